@@ -1,0 +1,25 @@
+# SgDependencies - find what smtpguard links against, by pkg-config, and
+# name the Debian package to install when something is missing.
+find_package(PkgConfig)
+if(NOT PKG_CONFIG_FOUND)
+    message(FATAL_ERROR "pkg-config not found: apt-get install pkg-config")
+endif()
+find_package(Threads REQUIRED)
+
+# sg_require_pkg(<prefix> <pkg-config module> <Debian package>)
+#   Defines the imported target PkgConfig::<prefix> or stops with a message
+#   that says which Debian package provides the module.
+macro(sg_require_pkg prefix module debpkg)
+    pkg_check_modules(${prefix} QUIET IMPORTED_TARGET ${module})
+    if(NOT ${prefix}_FOUND)
+        message(FATAL_ERROR
+            "${module} not found by pkg-config: apt-get install ${debpkg}")
+    endif()
+    message(STATUS "Found ${module} ${${prefix}_VERSION}")
+endmacro()
+
+sg_require_pkg(SQLITE3 sqlite3 libsqlite3-dev)
+sg_require_pkg(MILTER milter libmilter-dev)
+if(SG_BUILD_TESTS)
+    sg_require_pkg(CHECK check check)
+endif()

@@ -1,0 +1,432 @@
+/*
+ * config.c - settings table, validation and the refcounted policy snapshot
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+static const struct sg_setting_def settings[SG_SET_COUNT] = {
+#define SG_SETTING(field, name, type, def, min, max, doc) \
+    { SG_SET_##field, name, type, def, min, max, doc },
+#include "settings.def"
+#undef SG_SETTING
+};
+
+static const char *const iplist_names[SG_IPLIST_COUNT] = {
+    "denySMTPConnectionsFromAlways", "noProcessingIPs", "whiteListedIPs",
+    "ispip",
+};
+
+const struct sg_setting_def *sg_setting_def(enum sg_setting id)
+{
+    return (int) id >= 0 && id < SG_SET_COUNT ? &settings[id] : NULL;
+}
+
+const struct sg_setting_def *sg_setting_find(const char *name)
+{
+    for (int i = 0; i < SG_SET_COUNT; i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+const char *sg_setting_type_name(enum sg_setting_type type)
+{
+    switch (type) {
+    case SG_T_MODE:
+        return "mode";
+    case SG_T_UINT:
+        return "integer";
+    case SG_T_SECONDS:
+        return "seconds";
+    case SG_T_SEVERITY:
+        return "severity";
+    }
+    return "?";
+}
+
+const char *sg_iplist_name(enum sg_iplist list)
+{
+    return (int) list >= 0 && list < SG_IPLIST_COUNT ? iplist_names[list] : "?";
+}
+
+int sg_iplist_parse(const char *name)
+{
+    for (int i = 0; i < SG_IPLIST_COUNT; i++)
+        if (strcmp(name, iplist_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* parse_number - a decimal integer with an optional time unit suffix */
+static int parse_number(const char *text, int allow_unit, long *out,
+                        struct sg_err *err)
+{
+    const char *p = text;
+    char *end;
+    long v, mult = 1;
+
+    while (isspace((unsigned char) *p))
+        p++;
+    if (!isdigit((unsigned char) *p)) {
+        sg_err_set(err, "not a non-negative whole number");
+        return SG_EINVAL;
+    }
+    errno = 0;
+    v = strtol(p, &end, 10);
+    if (errno == ERANGE) {
+        sg_err_set(err, "number too large");
+        return SG_EINVAL;
+    }
+    if (allow_unit && *end != '\0' && end[1] == '\0') {
+        switch (*end) {
+        case 's': mult = 1; end++; break;
+        case 'm': mult = 60; end++; break;
+        case 'h': mult = 3600; end++; break;
+        case 'd': mult = 86400; end++; break;
+        default: break;
+        }
+    }
+    while (isspace((unsigned char) *end))
+        end++;
+    if (*end != '\0') {
+        sg_err_set(err, allow_unit ? "trailing characters (a number of "
+                   "seconds, optionally with s, m, h or d)"
+                   : "trailing characters after the number");
+        return SG_EINVAL;
+    }
+    if (v > 0 && mult > 1 && v > __LONG_MAX__ / mult) {
+        sg_err_set(err, "number too large");
+        return SG_EINVAL;
+    }
+    *out = v * mult;
+    return SG_OK;
+}
+
+int sg_setting_parse(const struct sg_setting_def *def, const char *text,
+                     long *out, struct sg_err *err)
+{
+    long v;
+    int rc;
+
+    if (text == NULL) {
+        sg_err_set(err, "no value (NULL)");
+        return SG_EINVAL;
+    }
+    if (def->type == SG_T_SEVERITY && !isdigit((unsigned char) *text)) {
+        int sev = sg_severity_parse(text);
+
+        if (sev < 0) {
+            sg_err_set(err, "not a severity (emergency, alert, critical, "
+                       "error, warning, notice, info, debug)");
+            return SG_EINVAL;
+        }
+        *out = sev;
+        return SG_OK;
+    }
+    rc = parse_number(text, def->type == SG_T_SECONDS, &v, err);
+    if (rc != SG_OK)
+        return rc;
+    if (v < def->min || v > def->max) {
+        if (def->type == SG_T_MODE)
+            sg_err_set(err, "mode out of range %ld-%ld (0 off, 1 block, "
+                       "2 monitor%s)", def->min, def->max,
+                       def->max >= 3 ? ", 3 score" : "");
+        else
+            sg_err_set(err, "out of range %ld-%ld", def->min, def->max);
+        return SG_EINVAL;
+    }
+    *out = v;
+    return SG_OK;
+}
+
+void sg_setting_format(const struct sg_setting_def *def, long value,
+                       char *buf, size_t size)
+{
+    if (def->type == SG_T_SEVERITY)
+        snprintf(buf, size, "%s", sg_severity_name((enum sg_severity) value));
+    else
+        snprintf(buf, size, "%ld", value);
+}
+
+struct sg_config *sg_config_new(void)
+{
+    struct sg_config *cfg = sg_calloc(1, sizeof(*cfg));
+
+    if (cfg == NULL)
+        return NULL;
+    atomic_init(&cfg->refcnt, 1);
+    for (int i = 0; i < SG_SET_COUNT; i++) {
+        struct sg_err err;
+
+        if (sg_setting_parse(&settings[i], settings[i].def,
+                             &cfg->value[i], &err) != SG_OK)
+            abort();            /* a bad default is a build defect */
+    }
+    return cfg;
+}
+
+struct sg_config *sg_config_ref(struct sg_config *cfg)
+{
+    atomic_fetch_add(&cfg->refcnt, 1);
+    return cfg;
+}
+
+void sg_config_unref(struct sg_config *cfg)
+{
+    if (cfg == NULL || atomic_fetch_sub(&cfg->refcnt, 1) != 1)
+        return;
+    sg_free(cfg->nets);
+    for (size_t i = 0; i < cfg->ndomain_wl; i++)
+        sg_free(cfg->domain_wl[i]);
+    sg_free(cfg->domain_wl);
+    for (size_t i = 0; i < cfg->nservices; i++)
+        sg_free(cfg->services[i].service);
+    sg_free(cfg->services);
+    sg_free(cfg);
+}
+
+/* log_invalid - setting_invalid with the value kept */
+static void log_invalid(const struct sg_log *log, const char *name,
+                        const char *value, const char *reason,
+                        const char *kept)
+{
+    struct sg_args args;
+
+    sg_args_init(&args);
+    sg_args_add(&args, "setting", "%s", name);
+    sg_args_add(&args, "value", "%s", value ? value : "NULL");
+    sg_args_add(&args, "reason", "%s", reason);
+    sg_args_add(&args, "kept", "%s", kept);
+    sg_log_event(log, SG_EV_SETTING_INVALID, SG_ACT_NONE, NULL, &args);
+}
+
+static void log_entry_invalid(const struct sg_log *log, const char *list,
+                              const char *entry, const char *reason)
+{
+    struct sg_args args;
+
+    sg_args_init(&args);
+    sg_args_add(&args, "list", "%s", list);
+    sg_args_add(&args, "entry", "%s", entry ? entry : "NULL");
+    sg_args_add(&args, "reason", "%s", reason);
+    sg_log_event(log, SG_EV_LIST_ENTRY_INVALID, SG_ACT_NONE, NULL, &args);
+}
+
+int sg_config_apply_setting(struct sg_config *cfg, const char *name,
+                            const char *value, const struct sg_log *log)
+{
+    const struct sg_setting_def *def = sg_setting_find(name);
+    struct sg_err err;
+    char kept[64];
+    long v;
+
+    if (def == NULL) {
+        log_invalid(log, name, value, "unknown setting", "nothing");
+        return SG_EINVAL;
+    }
+    if (sg_setting_parse(def, value, &v, &err) != SG_OK) {
+        sg_setting_format(def, cfg->value[def->id], kept, sizeof(kept));
+        log_invalid(log, name, value, err.msg, kept);
+        return SG_EINVAL;
+    }
+    cfg->value[def->id] = v;
+    return SG_OK;
+}
+
+/* grow - make room for one more element in a dynamic array */
+static int grow(void **arr, size_t n, size_t elsize)
+{
+    void *p;
+
+    if ((n & (n - 1)) != 0 && n != 0)   /* capacity is the next power of 2 */
+        return SG_OK;
+    p = realloc(*arr, (n ? n * 2 : 4) * elsize);
+    if (p == NULL)
+        return SG_ENOMEM;
+    *arr = p;
+    return SG_OK;
+}
+
+int sg_config_add_net(struct sg_config *cfg, const char *list,
+                      const char *network, const struct sg_log *log)
+{
+    int which = sg_iplist_parse(list);
+    struct sg_net_entry e;
+    struct sg_err err;
+
+    if (which < 0) {
+        log_entry_invalid(log, list, network, "unknown list name");
+        return SG_EINVAL;
+    }
+    if (sg_cidr_parse(network, &e.net, &err) != SG_OK) {
+        log_entry_invalid(log, list, network, err.msg);
+        return SG_EINVAL;
+    }
+    e.list = (enum sg_iplist) which;
+    sg_cidr_format(&e.net, e.text, sizeof(e.text));
+    if (grow((void **) &cfg->nets, cfg->nnets, sizeof(e)) != SG_OK)
+        return SG_ENOMEM;
+    cfg->nets[cfg->nnets++] = e;
+    cfg->entries++;
+    return SG_OK;
+}
+
+int sg_domain_normalize(const char *in, char *out, size_t size)
+{
+    size_t len = strlen(in);
+
+    if (len > 0 && in[len - 1] == '.')
+        len--;
+    if (len == 0 || len > 253 || len >= size)
+        return SG_EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) in[i];
+
+        if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+            return SG_EINVAL;
+        out[i] = (char) tolower(c);
+    }
+    out[len] = '\0';
+    return strstr(out, "..") != NULL || out[0] == '.' ? SG_EINVAL : SG_OK;
+}
+
+int sg_config_add_domain(struct sg_config *cfg, const char *list,
+                         const char *domain, const struct sg_log *log)
+{
+    char norm[256];
+    char *copy;
+
+    if (strcmp(list, "maxSMTPdomainIPWL") != 0) {
+        log_entry_invalid(log, list, domain, "unknown list name");
+        return SG_EINVAL;
+    }
+    if (domain == NULL || sg_domain_normalize(domain, norm, sizeof(norm))
+        != SG_OK) {
+        log_entry_invalid(log, list, domain, "not a domain name");
+        return SG_EINVAL;
+    }
+    if ((copy = sg_strdup(norm)) == NULL
+        || grow((void **) &cfg->domain_wl, cfg->ndomain_wl,
+                sizeof(char *)) != SG_OK) {
+        sg_free(copy);
+        return SG_ENOMEM;
+    }
+    cfg->domain_wl[cfg->ndomain_wl++] = copy;
+    cfg->entries++;
+    return SG_OK;
+}
+
+int sg_config_add_service(struct sg_config *cfg, const char *service,
+                          long max_sessions, const struct sg_log *log)
+{
+    char *copy;
+
+    if (service == NULL || *service == '\0' || strlen(service) > 64) {
+        log_entry_invalid(log, "service_limits", service,
+                          "service name empty or longer than 64");
+        return SG_EINVAL;
+    }
+    if (max_sessions < 0) {
+        log_entry_invalid(log, "service_limits", service,
+                          "max_sessions is negative");
+        return SG_EINVAL;
+    }
+    if ((copy = sg_strdup(service)) == NULL
+        || grow((void **) &cfg->services, cfg->nservices,
+                sizeof(cfg->services[0])) != SG_OK) {
+        sg_free(copy);
+        return SG_ENOMEM;
+    }
+    cfg->services[cfg->nservices].service = copy;
+    cfg->services[cfg->nservices++].max_sessions = max_sessions;
+    cfg->entries++;
+    return SG_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void sg_config_finish(struct sg_config *cfg)
+{
+    if (cfg->ndomain_wl > 1)
+        qsort(cfg->domain_wl, cfg->ndomain_wl, sizeof(char *), cmp_str);
+}
+
+bool sg_config_ip_listed(const struct sg_config *cfg, enum sg_iplist list,
+                         const struct sg_addr *a, const char **entry)
+{
+    for (size_t i = 0; i < cfg->nnets; i++)
+        if (cfg->nets[i].list == list && sg_cidr_match(&cfg->nets[i].net, a)) {
+            if (entry != NULL)
+                *entry = cfg->nets[i].text;
+            return true;
+        }
+    return false;
+}
+
+bool sg_config_domain_exempt(const struct sg_config *cfg, const char *domain)
+{
+    char norm[256];
+    const char *p;
+
+    if (cfg->ndomain_wl == 0 || sg_domain_normalize(domain, norm, sizeof(norm))
+        != SG_OK)
+        return false;
+    /* The domain itself, then each parent: a.b.example -> b.example ... */
+    for (p = norm; p != NULL; p = strchr(p, '.') ? strchr(p, '.') + 1 : NULL)
+        if (bsearch(&p, cfg->domain_wl, cfg->ndomain_wl, sizeof(char *),
+                    cmp_str) != NULL)
+            return true;
+    return false;
+}
+
+long sg_config_service_limit(const struct sg_config *cfg, const char *service)
+{
+    if (service != NULL)
+        for (size_t i = 0; i < cfg->nservices; i++)
+            if (strcmp(cfg->services[i].service, service) == 0)
+                return cfg->services[i].max_sessions;
+    return cfg->value[SG_SET_max_service_sessions];
+}
+
+void sg_confhold_init(struct sg_confhold *h, struct sg_config *cfg)
+{
+    pthread_mutex_init(&h->mu, NULL);
+    h->cur = cfg;
+}
+
+void sg_confhold_destroy(struct sg_confhold *h)
+{
+    sg_config_unref(h->cur);
+    h->cur = NULL;
+    pthread_mutex_destroy(&h->mu);
+}
+
+struct sg_config *sg_confhold_get(struct sg_confhold *h)
+{
+    struct sg_config *cfg;
+
+    pthread_mutex_lock(&h->mu);
+    cfg = sg_config_ref(h->cur);
+    pthread_mutex_unlock(&h->mu);
+    return cfg;
+}
+
+void sg_confhold_set(struct sg_confhold *h, struct sg_config *cfg)
+{
+    struct sg_config *old;
+
+    pthread_mutex_lock(&h->mu);
+    old = h->cur;
+    h->cur = cfg;
+    pthread_mutex_unlock(&h->mu);
+    sg_config_unref(old);
+}

@@ -1,0 +1,154 @@
+/*
+ * config.h - the policy snapshot: settings and lists as the daemon uses them
+ *
+ * A snapshot is built whole from the database (store.c), validated entry by
+ * entry, and then published; it is immutable afterwards and refcounted:
+ * each session pins the snapshot it started with (OpenDKIM's conf_refcnt).
+ * A bad value never replaces a good one: the builder starts from the
+ * previous snapshot's value and logs setting_invalid.
+ *
+ * Thread-safety: snapshots are read-only once published; sg_confhold_*
+ * swap and pin them under a mutex held for a pointer copy only.
+ */
+#ifndef SG_CONFIG_H
+#define SG_CONFIG_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "addr.h"
+#include "log.h"
+
+enum sg_setting_type {
+    SG_T_MODE,          /* 0 off, 1 block, 2 monitor, 3 score */
+    SG_T_UINT,          /* decimal integer */
+    SG_T_SECONDS,       /* decimal seconds, or with suffix s m h d */
+    SG_T_SEVERITY,      /* severity name or 0-7 */
+};
+
+enum sg_mode {
+    SG_MODE_OFF = 0,
+    SG_MODE_BLOCK = 1,
+    SG_MODE_MONITOR = 2,
+    SG_MODE_SCORE = 3,
+};
+
+enum sg_setting {
+#define SG_SETTING(field, name, type, def, min, max, doc) SG_SET_##field,
+#include "settings.def"
+#undef SG_SETTING
+    SG_SET_COUNT
+};
+
+struct sg_setting_def {
+    enum sg_setting id;
+    const char *name;
+    enum sg_setting_type type;
+    const char *def;
+    long min;
+    long max;
+    const char *doc;
+};
+
+/* The IP lists, named as ASSP names them (ip_lists.list). */
+enum sg_iplist {
+    SG_LIST_DENY,               /* denySMTPConnectionsFromAlways */
+    SG_LIST_NOPROCESSING,       /* noProcessingIPs */
+    SG_LIST_WHITELIST,          /* whiteListedIPs */
+    SG_LIST_ISPIP,              /* ispip: ISP / secondary MX hosts */
+    SG_IPLIST_COUNT
+};
+
+struct sg_net_entry {
+    struct sg_cidr net;
+    enum sg_iplist list;
+    char text[SG_ADDR_STRLEN];
+};
+
+struct sg_service_limit {
+    char *service;
+    long max_sessions;
+};
+
+struct sg_config {
+    atomic_int refcnt;
+    long value[SG_SET_COUNT];
+    struct sg_net_entry *nets;
+    size_t nnets;
+    char **domain_wl;           /* maxSMTPdomainIPWL, lower case, sorted */
+    size_t ndomain_wl;
+    struct sg_service_limit *services;
+    size_t nservices;
+    size_t entries;             /* list entries accepted, for the log */
+};
+
+const struct sg_setting_def *sg_setting_def(enum sg_setting id);
+const struct sg_setting_def *sg_setting_find(const char *name);
+const char *sg_setting_type_name(enum sg_setting_type type);
+
+/* Parse and range-check a setting's text; SG_EINVAL with a reason. */
+int sg_setting_parse(const struct sg_setting_def *def, const char *text,
+                     long *out, struct sg_err *err);
+/* Format a value back as text ("info" for severities). */
+void sg_setting_format(const struct sg_setting_def *def, long value,
+                       char *buf, size_t size);
+
+/*
+ * Lower-case a domain and drop one trailing dot into `out`; SG_EINVAL
+ * unless it is a plausible DNS name (letters, digits, '-', '_', dots).
+ */
+int sg_domain_normalize(const char *in, char *out, size_t size);
+
+const char *sg_iplist_name(enum sg_iplist list);
+int sg_iplist_parse(const char *name);  /* -1 when unknown */
+
+/* A snapshot with every setting at its default and empty lists. */
+struct sg_config *sg_config_new(void);
+struct sg_config *sg_config_ref(struct sg_config *cfg);
+void sg_config_unref(struct sg_config *cfg);
+
+static inline long sg_config_get(const struct sg_config *cfg,
+                                 enum sg_setting id)
+{
+    return cfg->value[id];
+}
+
+/*
+ * Builders used while a new snapshot is assembled. Each validates and, on a
+ * bad value, logs the catalogue event and keeps what `cfg` already holds.
+ * Return SG_OK, SG_EINVAL (refused, logged) or SG_ENOMEM.
+ */
+int sg_config_apply_setting(struct sg_config *cfg, const char *name,
+                            const char *value, const struct sg_log *log);
+int sg_config_add_net(struct sg_config *cfg, const char *list,
+                      const char *network, const struct sg_log *log);
+int sg_config_add_domain(struct sg_config *cfg, const char *list,
+                         const char *domain, const struct sg_log *log);
+int sg_config_add_service(struct sg_config *cfg, const char *service,
+                          long max_sessions, const struct sg_log *log);
+/* Sort lists for lookup; call once after the last add. */
+void sg_config_finish(struct sg_config *cfg);
+
+/* Lookups on a finished snapshot. `entry` (may be NULL) gets the match. */
+bool sg_config_ip_listed(const struct sg_config *cfg, enum sg_iplist list,
+                         const struct sg_addr *a, const char **entry);
+bool sg_config_domain_exempt(const struct sg_config *cfg, const char *domain);
+/* Limit for a service: its service_limits row, else the default. */
+long sg_config_service_limit(const struct sg_config *cfg, const char *service);
+
+/* The published snapshot. */
+struct sg_confhold {
+    pthread_mutex_t mu;
+    struct sg_config *cur;
+};
+
+void sg_confhold_init(struct sg_confhold *h, struct sg_config *cfg);
+void sg_confhold_destroy(struct sg_confhold *h);
+/* Pin the current snapshot; release with sg_config_unref(). */
+struct sg_config *sg_confhold_get(struct sg_confhold *h);
+/* Publish `cfg` (takes the caller's reference). */
+void sg_confhold_set(struct sg_confhold *h, struct sg_config *cfg);
+
+#endif /* SG_CONFIG_H */

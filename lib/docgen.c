@@ -1,0 +1,146 @@
+/*
+ * docgen.c - write docs/log-reference.md and docs/settings.md from the
+ * catalogue (events.def) and the settings table (settings.def)
+ *
+ * usage: sg-docgen log-reference|settings > FILE
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "catalogue.h"
+#include "config.h"
+
+static void upper(const char *s, char *out, size_t size)
+{
+    size_t i;
+
+    for (i = 0; s[i] && i + 1 < size; i++)
+        out[i] = (char) (s[i] >= 'a' && s[i] <= 'z' ? s[i] - 32 : s[i]);
+    out[i] = '\0';
+}
+
+/* list - "a b c" as "a, b, c" ("-" when empty) */
+static void list(const char *params)
+{
+    int first = 1;
+
+    if (*params == '\0') {
+        fputs("-", stdout);
+        return;
+    }
+    for (const char *p = params; *p;) {
+        size_t n = strcspn(p, " ");
+
+        printf("%s%.*s", first ? "" : ", ", (int) n, p);
+        first = 0;
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+static void log_reference(void)
+{
+    char sev[16];
+
+    puts("# smtpguard log reference\n");
+    puts("<!-- Generated from lib/events.def by sg-docgen: do not edit. -->\n");
+    puts("Every verdict and every notable condition of smtpguard is an event "
+         "of this catalogue, logged\nthrough syslog (facility mail by "
+         "default) as one line:\n");
+    puts("    <queue-id|NOQUEUE>: id=<ID> event=<name> severity=<severity> "
+         "action=<action>\n        [client=<address>] [service=<service>] "
+         "[session=<hex>] <parameter>=<value>... msg=\"<message>\"\n");
+    puts("`action` is what was done: the event's action below when its check "
+         "runs in block mode;\n`monitor` (logged only) or `score` (added to "
+         "the penalty score) in those modes; `none` for\ninformational "
+         "events. Values holding spaces or special characters are quoted, "
+         "with `\\\"`, `\\\\`\nand `\\xHH` escapes. Operators may override "
+         "an event's severity and action in the\n`catalogue` table.\n");
+    puts("## ID scheme\n");
+    puts("| Range | Facility | Notes |\n|---|---|---|");
+    puts("| 0020xxxx | SMTP_SESSION | Session limits and mail rates. "
+         "00200150-00200152 as in the firewall log reference smtpguard "
+         "follows; 00200151 (maximum_email_per_minute_reached) is reserved "
+         "for the per-sender mail rate; further rate events 002001[7-9]x. |");
+    puts("| 0021xxxx | RELAY | Relay authorization: 0021NNNN carries the "
+         "MailEnable code number (ME-I0101 -> 00210101); others 002102xx. |");
+    puts("| 0023xxxx | DNS | DNSBL/DNSWL and reverse DNS: the last digits "
+         "carry the Isode MTA_SMTP ID (DNSBLfailed 106 -> 00230106); "
+         "others 002302xx. |");
+    puts("| 0024xxxx | SPF | Isode IDs (SPFfail 108 -> 00240108 ... "
+         "SPFpermerror 114 -> 00240114); others 002402xx. |");
+    puts("| 0029xxxx | SYSTEM | Daemon, configuration and database. |\n");
+    puts("## Index\n");
+    puts("| Name | Severity | ID | Description |\n|---|---|---|---|");
+    for (int i = 0; i < SG_EV_COUNT; i++) {
+        const struct sg_event_def *e = sg_event_def((enum sg_event) i);
+
+        printf("| [%s](#%s) | %s | %s | %s |\n", e->name, e->id,
+               sg_severity_name(e->severity), e->id, e->message);
+    }
+    for (int f = 0; f < SG_FAC_COUNT; f++) {
+        int any = 0;
+
+        for (int i = 0; i < SG_EV_COUNT; i++) {
+            const struct sg_event_def *e = sg_event_def((enum sg_event) i);
+
+            if (e->facility != (enum sg_facility) f)
+                continue;
+            if (!any)
+                printf("\n## %s (%s)\n", sg_facility_title(e->facility),
+                       sg_facility_name(e->facility));
+            any = 1;
+            upper(sg_severity_name(e->severity), sev, sizeof(sev));
+            printf("\n<a id=\"%s\"></a>\n### %s (ID: %s)\n\n", e->id,
+                   e->name, e->id);
+            printf("| | |\n|---|---|\n");
+            printf("| Default Severity | %s |\n", sev);
+            printf("| Log Message | %s |\n", e->message);
+            printf("| Explanation | %s |\n", e->explanation);
+            printf("| Gateway Action | %s |\n", sg_action_name(e->action));
+            printf("| Recommended Action | %s |\n", e->recommended);
+            printf("| Revision | %d |\n", e->revision);
+            fputs("| Parameters | ", stdout);
+            list(e->params);
+            fputs(" |\n| Context Parameters | ", stdout);
+            list(e->context);
+            puts(" |");
+        }
+    }
+}
+
+static void settings(void)
+{
+    puts("# smtpguard settings\n");
+    puts("<!-- Generated from lib/settings.def by sg-docgen: do not edit. "
+         "-->\n");
+    puts("Settings live in the `settings` table of the database (name, "
+         "value); the daemon adds\nmissing rows with their defaults and "
+         "picks up changes within 2 seconds, or at once on\nSIGHUP. "
+         "`setting_info` holds this table in SQL. Modes: 0 off, 1 block, 2 "
+         "monitor (log\nonly), 3 score. Seconds may carry a unit: `90`, "
+         "`90s`, `15m`, `2h`, `1d`.\n");
+    puts("| Setting | Type | Default | Range | Description |\n"
+         "|---|---|---|---|---|");
+    for (int i = 0; i < SG_SET_COUNT; i++) {
+        const struct sg_setting_def *d = sg_setting_def((enum sg_setting) i);
+
+        printf("| `%s` | %s | %s | %ld-%ld | %s |\n", d->name,
+               sg_setting_type_name(d->type), d->def, d->min, d->max,
+               d->doc);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "log-reference") == 0)
+        log_reference();
+    else if (argc == 2 && strcmp(argv[1], "settings") == 0)
+        settings();
+    else {
+        fprintf(stderr, "usage: sg-docgen log-reference|settings\n");
+        return 2;
+    }
+    return ferror(stdout) ? 1 : 0;
+}

@@ -1,0 +1,310 @@
+/*
+ * engine.c - store + state + policy snapshot, and the maintenance thread
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+static sg_time_t wall_clock(void *arg)
+{
+    (void) arg;
+    return (sg_time_t) time(NULL);
+}
+
+sg_time_t sg_engine_now(const struct sg_engine *eng)
+{
+    return eng->now(eng->now_arg);
+}
+
+void sg_engine_db_result(struct sg_engine *eng, const char *op, bool ok,
+                         const struct sg_err *err)
+{
+    struct sg_args args;
+    unsigned failures;
+
+    pthread_mutex_lock(&eng->mu);
+    failures = eng->db_failures;
+    eng->db_failures = ok ? 0 : failures + 1;
+    pthread_mutex_unlock(&eng->mu);
+    sg_args_init(&args);
+    sg_args_add(&args, "operation", "%s", op);
+    if (ok) {
+        if (failures == 0)
+            return;
+        sg_args_add(&args, "failures", "%u", failures);
+        sg_log_event(eng->log, SG_EV_DB_RECOVERED, SG_ACT_NONE, NULL, &args);
+        return;
+    }
+    /* First failure of a streak, then one line a minute at one flush/s. */
+    if (failures % 60 != 0)
+        return;
+    sg_args_add(&args, "error", "%s", err ? err->msg : "unknown");
+    sg_log_event(eng->log, SG_EV_DB_ERROR, SG_ACT_NONE, NULL, &args);
+}
+
+/* reload - build and publish a new snapshot from the database */
+static int reload(struct sg_engine *eng, const char *trigger)
+{
+    struct sg_config *prev = sg_confhold_get(&eng->conf);
+    struct sg_config *cfg;
+    struct sg_err err;
+    struct sg_args args;
+    int rc = sg_store_load_config(eng->store, prev, &cfg, &err);
+
+    sg_config_unref(prev);
+    if (rc != SG_OK) {
+        sg_engine_db_result(eng, "reload policy", false, &err);
+        return rc;
+    }
+    atomic_store(&eng->log->max_severity,
+                 (int) sg_config_get(cfg, SG_SET_log_level));
+    sg_args_init(&args);
+    sg_args_add(&args, "trigger", "%s", trigger);
+    sg_args_add(&args, "settings", "%d", SG_SET_COUNT);
+    sg_args_add(&args, "entries", "%zu", cfg->entries);
+    sg_confhold_set(&eng->conf, cfg);
+    sg_log_event(eng->log, SG_EV_POLICY_RELOADED, SG_ACT_NONE, NULL, &args);
+    return SG_OK;
+}
+
+int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
+                   struct sg_err *err)
+{
+    struct sg_engine *eng = calloc(1, sizeof(*eng));
+    struct sg_config *cfg;
+    struct sg_state_stats stats;
+    struct sg_args args;
+    pthread_condattr_t ca;
+    int rc;
+
+    if (eng == NULL || (cfg = sg_config_new()) == NULL) {
+        free(eng);
+        sg_err_set(err, "out of memory");
+        return SG_ENOMEM;
+    }
+    eng->log = opts->log;
+    eng->now = opts->now ? opts->now : wall_clock;
+    eng->now_arg = opts->now_arg;
+    pthread_mutex_init(&eng->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&eng->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    sg_confhold_init(&eng->conf, cfg);
+    if ((eng->state = sg_state_new()) == NULL) {
+        sg_err_set(err, "out of memory");
+        rc = SG_ENOMEM;
+        goto fail;
+    }
+    if ((rc = sg_store_open(opts->db_path, eng->log, &eng->store, err))
+        != SG_OK)
+        goto fail;
+    if ((rc = sg_store_serials(eng->store, &eng->policy_serial,
+                               &eng->ban_serial, err)) != SG_OK)
+        goto fail;
+    if ((rc = reload(eng, "start")) != SG_OK) {
+        sg_err_set(err, "cannot read the policy tables of %s", opts->db_path);
+        goto fail;
+    }
+    cfg = sg_confhold_get(&eng->conf);
+    rc = sg_store_load_state(eng->store, eng->state, sg_engine_now(eng),
+                             sg_config_get(cfg, SG_SET_ip_duration),
+                             sg_config_get(cfg, SG_SET_domain_ip_duration),
+                             err);
+    sg_config_unref(cfg);
+    if (rc != SG_OK)
+        goto fail;
+    sg_state_stats(eng->state, &stats);
+    sg_args_init(&args);
+    sg_args_add(&args, "bans", "%zu", stats.bans);
+    sg_args_add(&args, "windows", "%zu", stats.windows);
+    sg_args_add(&args, "domains", "%zu", stats.domains);
+    sg_log_event(eng->log, SG_EV_STATE_RESTORED, SG_ACT_NONE, NULL, &args);
+    eng->last_purge = sg_engine_now(eng);
+    *out = eng;
+    return SG_OK;
+
+fail:
+    sg_store_close(eng->store);
+    sg_state_free(eng->state);
+    sg_confhold_destroy(&eng->conf);
+    pthread_cond_destroy(&eng->cv);
+    pthread_mutex_destroy(&eng->mu);
+    free(eng);
+    return rc;
+}
+
+void sg_engine_ban(struct sg_engine *eng, const struct sg_ban *ban)
+{
+    struct sg_err err;
+    uint64_t gen = sg_state_ban_add(eng->state, ban);
+    int rc;
+
+    if (gen == 0)
+        return;                 /* ENOMEM: enforced nowhere, logged by caller */
+    rc = sg_store_write_ban(eng->store, ban, &err);
+    if (rc == SG_OK)
+        sg_state_ban_persisted(eng->state, ban->kind, ban->key, gen);
+    /* On failure the maintenance thread writes it with the next flush. */
+    sg_engine_db_result(eng, "write ban", rc == SG_OK, &err);
+}
+
+/* flush - write dirty counters and unwritten bans */
+static int flush(struct sg_engine *eng)
+{
+    struct sg_flush_batch b;
+    struct sg_err err;
+    int rc;
+
+    if ((rc = sg_state_collect(eng->state, &b)) != SG_OK)
+        return rc;
+    rc = sg_store_flush(eng->store, &b, &err);
+    if (rc == SG_OK) {
+        for (size_t i = 0; i < b.nbans; i++)
+            sg_state_ban_persisted(eng->state, b.bans[i].kind, b.bans[i].key,
+                                   b.bans[i].gen);
+    } else {
+        sg_state_flush_failed(eng->state, &b);
+    }
+    if (b.nrates || b.ndomains || b.nbans || rc != SG_OK)
+        sg_engine_db_result(eng, "flush counters", rc == SG_OK, &err);
+    sg_flush_batch_free(&b);
+    return rc;
+}
+
+static void reload_bans(struct sg_engine *eng)
+{
+    uint64_t gen = sg_state_ban_gen(eng->state);
+    struct sg_ban *rows;
+    size_t n;
+    struct sg_err err;
+    int rc = sg_store_load_bans(eng->store, sg_engine_now(eng), &rows, &n,
+                                &err);
+
+    if (rc != SG_OK) {
+        sg_engine_db_result(eng, "reload bans", false, &err);
+        return;
+    }
+    sg_state_bans_replace(eng->state, rows, n, gen);
+    free(rows);
+}
+
+void sg_engine_tick(struct sg_engine *eng)
+{
+    int64_t policy, bans;
+    struct sg_err err;
+    bool requested;
+    struct sg_config *cfg;
+    sg_time_t now = sg_engine_now(eng);
+
+    pthread_mutex_lock(&eng->mu);
+    requested = eng->reload_requested;
+    eng->reload_requested = false;
+    pthread_mutex_unlock(&eng->mu);
+
+    /* Flush first, so our own writes are in before we look at serials. */
+    flush(eng);
+    if (sg_store_serials(eng->store, &policy, &bans, &err) != SG_OK) {
+        sg_engine_db_result(eng, "poll changes", false, &err);
+        policy = eng->policy_serial;
+        bans = eng->ban_serial;
+    }
+    if (requested || policy != eng->policy_serial) {
+        if (reload(eng, requested ? "signal" : "database change") == SG_OK)
+            eng->policy_serial = policy;
+    }
+    if (bans != eng->ban_serial) {
+        reload_bans(eng);
+        eng->ban_serial = bans;
+    }
+    cfg = sg_confhold_get(&eng->conf);
+    if (now - eng->last_purge >= sg_config_get(cfg, SG_SET_purge_interval)
+        || now < eng->last_purge) {
+        sg_time_t ipw = sg_config_get(cfg, SG_SET_ip_duration);
+        sg_time_t dw = sg_config_get(cfg, SG_SET_domain_ip_duration);
+        int rc = sg_store_purge(eng->store, now, ipw, dw, &err);
+
+        sg_state_purge(eng->state, now, ipw, dw);
+        if (rc != SG_OK)
+            sg_engine_db_result(eng, "purge", false, &err);
+        eng->last_purge = now;
+        /* Our purge moved the ban serial: nothing to reload for it. */
+        if (sg_store_serials(eng->store, &policy, &bans, &err) == SG_OK)
+            eng->ban_serial = bans;
+    }
+    sg_config_unref(cfg);
+}
+
+static void *maintenance(void *arg)
+{
+    struct sg_engine *eng = arg;
+
+    pthread_mutex_lock(&eng->mu);
+    while (!eng->stop) {
+        struct sg_config *cfg = sg_confhold_get(&eng->conf);
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += sg_config_get(cfg, SG_SET_flush_interval);
+        sg_config_unref(cfg);
+        while (!eng->stop && !eng->reload_requested)
+            if (pthread_cond_timedwait(&eng->cv, &eng->mu, &ts) == ETIMEDOUT)
+                break;
+        if (eng->stop)
+            break;
+        pthread_mutex_unlock(&eng->mu);
+        sg_engine_tick(eng);
+        pthread_mutex_lock(&eng->mu);
+    }
+    pthread_mutex_unlock(&eng->mu);
+    return NULL;
+}
+
+int sg_engine_start(struct sg_engine *eng)
+{
+    int rc = pthread_create(&eng->thread, NULL, maintenance, eng);
+
+    if (rc != 0)
+        return SG_ENOMEM;
+    eng->running = true;
+    return SG_OK;
+}
+
+void sg_engine_request_reload(struct sg_engine *eng)
+{
+    pthread_mutex_lock(&eng->mu);
+    eng->reload_requested = true;
+    pthread_cond_signal(&eng->cv);
+    pthread_mutex_unlock(&eng->mu);
+}
+
+void sg_engine_close(struct sg_engine *eng, const char *reason)
+{
+    struct sg_args args;
+
+    if (eng == NULL)
+        return;
+    if (eng->running) {
+        pthread_mutex_lock(&eng->mu);
+        eng->stop = true;
+        pthread_cond_signal(&eng->cv);
+        pthread_mutex_unlock(&eng->mu);
+        pthread_join(eng->thread, NULL);
+    }
+    /* Final flush; a busy database gets a few more chances. */
+    for (int i = 0; i < 5 && flush(eng) == SG_ERETRY; i++)
+        ;
+    sg_args_init(&args);
+    sg_args_add(&args, "reason", "%s", reason);
+    sg_log_event(eng->log, SG_EV_STOPPED, SG_ACT_NONE, NULL, &args);
+    sg_store_close(eng->store);
+    sg_state_free(eng->state);
+    sg_confhold_destroy(&eng->conf);
+    pthread_cond_destroy(&eng->cv);
+    pthread_mutex_destroy(&eng->mu);
+    free(eng);
+}

@@ -1,0 +1,74 @@
+/*
+ * engine.h - one smtpguard policy engine: store, shared state, published
+ * policy snapshot, and the maintenance thread that keeps them in step
+ *
+ * The maintenance thread wakes every flushInterval (1 s by default) or when
+ * asked, and in this order: reloads the policy when SIGHUP asked for it or
+ * the database's policy serial moved; reloads bans when their serial moved
+ * (an operator lifted one); writes the dirty counters in one transaction;
+ * purges expired rows now and then. It is the only user of the store's
+ * main connection. Workers only touch memory, except to write a new ban
+ * through at once (pooled connection, bounded busy wait).
+ *
+ * Thread-safety: all functions may be called from any thread, except
+ * sg_engine_tick(), which belongs to the maintenance thread (or to a test
+ * that did not start it).
+ */
+#ifndef SG_ENGINE_H
+#define SG_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "log.h"
+#include "state.h"
+#include "store.h"
+
+struct sg_engine_opts {
+    const char *db_path;
+    struct sg_log *log;         /* its max_severity follows logLevel */
+    sg_now_fn now;              /* NULL: wall clock */
+    void *now_arg;
+};
+
+struct sg_engine {
+    struct sg_log *log;
+    sg_now_fn now;
+    void *now_arg;
+    struct sg_store *store;
+    struct sg_state *state;
+    struct sg_confhold conf;
+    atomic_ulong session_seq;
+
+    pthread_mutex_t mu;         /* guards the fields below */
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool running;
+    bool stop;
+    bool reload_requested;
+    int64_t policy_serial;
+    int64_t ban_serial;
+    sg_time_t last_purge;
+    unsigned db_failures;       /* consecutive failed writes */
+};
+
+int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
+                   struct sg_err *err);
+int sg_engine_start(struct sg_engine *eng);
+/* Ask for a reload (SIGHUP); async-signal-unsafe, call from a thread. */
+void sg_engine_request_reload(struct sg_engine *eng);
+/* One maintenance pass; for the maintenance thread and tests. */
+void sg_engine_tick(struct sg_engine *eng);
+/* Stop the thread, flush everything, close the database. */
+void sg_engine_close(struct sg_engine *eng, const char *reason);
+
+sg_time_t sg_engine_now(const struct sg_engine *eng);
+/* Record a ban in memory and write it through to the database. */
+void sg_engine_ban(struct sg_engine *eng, const struct sg_ban *ban);
+/* Log a failed (ok=false) or successful database operation. */
+void sg_engine_db_result(struct sg_engine *eng, const char *op, bool ok,
+                         const struct sg_err *err);
+
+#endif /* SG_ENGINE_H */

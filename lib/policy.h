@@ -1,0 +1,68 @@
+/*
+ * policy.h - one SMTP session as the policy sees it
+ *
+ * Lifecycle (mirrors the milter callbacks, OpenDMARC style): a session is
+ * created at connect with the client's facts, fed each stage, and freed at
+ * close. Every stage fills a verdict; the milter layer turns it into a
+ * reply. The session pins the policy snapshot that was current when it
+ * connected.
+ *
+ * Thread-safety: one session is used by one thread at a time (libmilter
+ * serializes a connection's callbacks, possibly on different threads);
+ * sessions share only the engine, which is thread-safe.
+ * Input trust: every string argument may come from an SMTP client.
+ */
+#ifndef SG_POLICY_H
+#define SG_POLICY_H
+
+#include "catalogue.h"
+#include "engine.h"
+
+struct sg_verdict {
+    enum sg_action action;      /* NONE/ACCEPT/MONITOR/SCORE: go on */
+    enum sg_event event;        /* the event behind a refusal */
+    char code[4];               /* "421", "451", "550", "554" */
+    char xcode[8];              /* "4.7.0" */
+    char text[200];             /* reply text, carries the event ID */
+};
+
+/* True when the verdict refuses what the client asked. */
+static inline int sg_verdict_refuses(const struct sg_verdict *v)
+{
+    return v->action >= SG_ACT_REJECT;
+}
+
+struct sg_session_info {
+    const char *client_addr;    /* {client_addr} / connect address text */
+    const char *client_name;    /* may be NULL */
+    const char *service;        /* {daemon_name}; NULL -> "default" */
+};
+
+struct sg_session;
+
+/*
+ * Create a session. On allocation failure logs failed_create_new_session
+ * (00200152) and returns NULL: the caller answers with a temporary failure.
+ */
+struct sg_session *sg_session_new(struct sg_engine *eng,
+                                  const struct sg_session_info *info);
+void sg_session_free(struct sg_session *s);
+
+void sg_session_connect(struct sg_session *s, struct sg_verdict *v);
+void sg_session_helo(struct sg_session *s, const char *helo,
+                     struct sg_verdict *v);
+void sg_session_mail(struct sg_session *s, const char *sender,
+                     struct sg_verdict *v);
+void sg_session_unknown(struct sg_session *s, const char *command,
+                        struct sg_verdict *v);
+/* End of a transaction (abort or end of message): message-level reset. */
+void sg_session_reset(struct sg_session *s);
+void sg_session_set_queue_id(struct sg_session *s, const char *qid);
+
+unsigned sg_session_errors(const struct sg_session *s);
+unsigned sg_session_score(const struct sg_session *s);
+
+/* The failed_create_new_session verdict, for the caller of _new(). */
+void sg_verdict_session_alloc(struct sg_verdict *v);
+
+#endif /* SG_POLICY_H */

@@ -1,0 +1,724 @@
+/*
+ * store.c - SQLite store: open/create/migrate, policy load, state flush
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "catalogue.h"
+#include "store.h"
+
+#define POOL_MAX 8
+#define MAIN_BUSY_MS 5000       /* maintenance thread: may wait */
+#define POOL_BUSY_MS 250        /* worker threads: bounded wait */
+
+struct sg_store {
+    sqlite3 *db;                /* maintenance thread only */
+    char *path;
+    const struct sg_log *log;
+    int version;
+    pthread_mutex_t pool_mu;
+    sqlite3 *pool[POOL_MAX];
+    int npool;
+};
+
+/* db_status - map an SQLite result code to sg_status, with text */
+static int db_status(sqlite3 *db, int rc, const char *what,
+                     struct sg_err *err)
+{
+    int primary = rc & 0xff;
+
+    if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return SG_OK;
+    sg_err_set(err, "%s: %s", what, db ? sqlite3_errmsg(db)
+               : sqlite3_errstr(rc));
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        return SG_ERETRY;
+    if (primary == SQLITE_NOMEM)
+        return SG_ENOMEM;
+    return SG_EDB;
+}
+
+static int exec(sqlite3 *db, const char *sql, const char *what,
+                struct sg_err *err)
+{
+    return db_status(db, sqlite3_exec(db, sql, NULL, NULL, NULL), what, err);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
+                   struct sg_err *err)
+{
+    return db_status(db, sqlite3_prepare_v2(db, sql, -1, st, NULL), sql, err);
+}
+
+/* db_open - one connection in multi-thread mode, WAL, busy timeout */
+static int db_open(const char *path, int busy_ms, sqlite3 **out,
+                   struct sg_err *err)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE
+                             | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+
+    if (rc != SQLITE_OK) {
+        rc = db_status(db, rc, path, err);
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, busy_ms);
+    sqlite3_extended_result_codes(db, 1);
+    rc = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+              "set journal mode", err);
+    if (rc != SG_OK) {
+        sqlite3_close(db);
+        return rc;
+    }
+    *out = db;
+    return SG_OK;
+}
+
+static int user_version(sqlite3 *db, int *version, struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, "PRAGMA user_version", &st, err);
+
+    if (rc != SG_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    *version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    rc = db_status(db, rc, "read user_version", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int table_count(sqlite3 *db, int *count, struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, "SELECT count(*) FROM sqlite_master", &st, err);
+
+    if (rc != SG_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    *count = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    rc = db_status(db, rc, "read sqlite_master", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int set_user_version(sqlite3 *db, int version, struct sg_err *err)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+    return exec(db, sql, "set user_version", err);
+}
+
+static void log_kv2(const struct sg_log *log, enum sg_event ev,
+                    const char *k1, const char *v1, const char *k2,
+                    const char *v2, const char *k3, const char *v3)
+{
+    struct sg_args args;
+
+    sg_args_init(&args);
+    if (k1)
+        sg_args_add(&args, k1, "%s", v1);
+    if (k2)
+        sg_args_add(&args, k2, "%s", v2);
+    if (k3)
+        sg_args_add(&args, k3, "%s", v3);
+    sg_log_event(log, ev, SG_ACT_NONE, NULL, &args);
+}
+
+/* sync_builtin - refresh setting_info, the catalogue and default settings */
+static int sync_builtin(sqlite3 *db, struct sg_err *err)
+{
+    sqlite3_stmt *info = NULL, *set = NULL, *cat = NULL;
+    int rc;
+
+    rc = exec(db, "DELETE FROM setting_info", "clear setting_info", err);
+    if (rc == SG_OK)
+        rc = prepare(db, "INSERT INTO setting_info (name, type, "
+                     "default_value, min, max, description) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", &info, err);
+    if (rc == SG_OK)
+        rc = prepare(db, "INSERT OR IGNORE INTO settings (name, value) "
+                     "VALUES (?, ?)", &set, err);
+    if (rc == SG_OK)
+        rc = prepare(db, "INSERT INTO catalogue (id, name, facility, "
+                     "severity, action, message) VALUES (?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+                     "facility = excluded.facility, "
+                     "severity = excluded.severity, action = excluded.action, "
+                     "message = excluded.message", &cat, err);
+    for (int i = 0; rc == SG_OK && i < SG_SET_COUNT; i++) {
+        const struct sg_setting_def *d = sg_setting_def((enum sg_setting) i);
+
+        sqlite3_bind_text(info, 1, d->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(info, 2, sg_setting_type_name(d->type), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(info, 3, d->def, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(info, 4, d->min);
+        sqlite3_bind_int64(info, 5, d->max);
+        sqlite3_bind_text(info, 6, d->doc, -1, SQLITE_STATIC);
+        rc = db_status(db, sqlite3_step(info), "insert setting_info", err);
+        sqlite3_reset(info);
+        sqlite3_bind_text(set, 1, d->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(set, 2, d->def, -1, SQLITE_STATIC);
+        if (rc == SG_OK)
+            rc = db_status(db, sqlite3_step(set), "insert settings", err);
+        sqlite3_reset(set);
+    }
+    for (int i = 0; rc == SG_OK && i < SG_EV_COUNT; i++) {
+        const struct sg_event_def *e = sg_event_def((enum sg_event) i);
+
+        sqlite3_bind_text(cat, 1, e->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(cat, 2, e->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(cat, 3, sg_facility_name(e->facility), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(cat, 4, sg_severity_name(e->severity), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(cat, 5, sg_action_name(e->action), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(cat, 6, e->message, -1, SQLITE_STATIC);
+        rc = db_status(db, sqlite3_step(cat), "update catalogue", err);
+        sqlite3_reset(cat);
+    }
+    sqlite3_finalize(info);
+    sqlite3_finalize(set);
+    sqlite3_finalize(cat);
+    return rc;
+}
+
+/* migrate - bring the schema to `target` inside the open transaction */
+static int migrate(struct sg_store *s, const struct sg_migration *m, size_t n,
+                   int target, struct sg_err *err)
+{
+    int version, tables, rc;
+    char from[16], to[16];
+
+    if ((rc = user_version(s->db, &version, err)) != SG_OK
+        || (rc = table_count(s->db, &tables, err)) != SG_OK)
+        return rc;
+    if (version == 0 && tables > 0) {
+        sg_err_set(err, "%s is an SQLite database but not smtpguard's "
+                   "(user_version 0 and %d objects)", s->path, tables);
+        return SG_EINVAL;
+    }
+    if (version > target) {
+        sg_err_set(err, "%s has schema version %d, newer than this "
+                   "smtpguard understands (%d): refusing to use it",
+                   s->path, version, target);
+        return SG_EINVAL;
+    }
+    if (version == 0) {
+        rc = exec(s->db, sg_sql_schema, "create schema", err);
+        if (rc == SG_OK)
+            rc = exec(s->db, sg_sql_defaults, "insert defaults", err);
+        if (rc == SG_OK)
+            rc = set_user_version(s->db, target, err);
+        if (rc == SG_OK) {
+            snprintf(to, sizeof(to), "%d", target);
+            log_kv2(s->log, SG_EV_DB_CREATED, "database", s->path,
+                    "version", to, NULL, NULL);
+        }
+        s->version = target;
+        return rc;
+    }
+    for (int v = version + 1; v <= target; v++) {
+        size_t i;
+
+        for (i = 0; i < n && m[i].version != v; i++)
+            ;
+        if (i == n) {
+            sg_err_set(err, "no migration to schema version %d", v);
+            return SG_EINVAL;
+        }
+        rc = exec(s->db, m[i].sql, m[i].name, err);
+        if (rc != SG_OK)
+            return rc;
+    }
+    if (version < target) {
+        if ((rc = set_user_version(s->db, target, err)) != SG_OK)
+            return rc;
+        snprintf(from, sizeof(from), "%d", version);
+        snprintf(to, sizeof(to), "%d", target);
+        log_kv2(s->log, SG_EV_SCHEMA_MIGRATED, "database", s->path,
+                "from", from, "to", to);
+    }
+    s->version = target;
+    return SG_OK;
+}
+
+int sg_store_open_with(const char *path, const struct sg_log *log,
+                       const struct sg_migration *m, size_t n, int target,
+                       struct sg_store **out, struct sg_err *err)
+{
+    struct sg_store *s = calloc(1, sizeof(*s));
+    int rc;
+
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        sg_err_set(err, "out of memory");
+        return SG_ENOMEM;
+    }
+    s->log = log;
+    pthread_mutex_init(&s->pool_mu, NULL);
+    rc = db_open(path, MAIN_BUSY_MS, &s->db, err);
+    if (rc == SG_OK)
+        rc = exec(s->db, "BEGIN IMMEDIATE", "begin", err);
+    if (rc == SG_OK) {
+        rc = migrate(s, m, n, target, err);
+        if (rc == SG_OK)
+            rc = sync_builtin(s->db, err);
+        if (rc == SG_OK)
+            rc = exec(s->db, "COMMIT", "commit", err);
+        if (rc != SG_OK)
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (rc != SG_OK) {
+        sg_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return SG_OK;
+}
+
+int sg_store_open(const char *path, const struct sg_log *log,
+                  struct sg_store **out, struct sg_err *err)
+{
+    return sg_store_open_with(path, log, sg_sql_migrations,
+                              sg_sql_nmigrations, SG_SCHEMA_VERSION, out, err);
+}
+
+void sg_store_close(struct sg_store *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < s->npool; i++)
+        sqlite3_close(s->pool[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->pool_mu);
+    free(s->path);
+    free(s);
+}
+
+int sg_store_schema_version(struct sg_store *s)
+{
+    return s->version;
+}
+
+/* ---- policy ---- */
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    return t ? (const char *) t : NULL;
+}
+
+static int load_settings(struct sg_store *s, struct sg_config *cfg,
+                         const struct sg_config *prev, struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s->db, "SELECT name, value FROM settings", &st, err);
+
+    if (rc != SG_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = col_text(st, 0);
+        const struct sg_setting_def *d = name ? sg_setting_find(name) : NULL;
+
+        if (d != NULL && prev != NULL)
+            cfg->value[d->id] = prev->value[d->id];
+        if (name != NULL)
+            sg_config_apply_setting(cfg, name, col_text(st, 1), s->log);
+    }
+    rc = db_status(s->db, rc, "read settings", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int load_lists(struct sg_store *s, struct sg_config *cfg,
+                      struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s->db, "SELECT 'ip', list, network, 0 FROM ip_lists "
+                     "UNION ALL SELECT 'domain', list, domain, 0 "
+                     "FROM domain_lists UNION ALL SELECT 'service', "
+                     "'service_limits', service, max_sessions "
+                     "FROM service_limits", &st, err);
+
+    if (rc != SG_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *kind = col_text(st, 0), *list = col_text(st, 1);
+        const char *entry = col_text(st, 2);
+
+        if (list == NULL || kind == NULL)
+            continue;
+        if (strcmp(kind, "ip") == 0)
+            rc = sg_config_add_net(cfg, list, entry, s->log);
+        else if (strcmp(kind, "domain") == 0)
+            rc = sg_config_add_domain(cfg, list, entry, s->log);
+        else
+            rc = sg_config_add_service(cfg, entry,
+                                       (long) sqlite3_column_int64(st, 3),
+                                       s->log);
+        if (rc == SG_ENOMEM) {
+            sqlite3_finalize(st);
+            sg_err_set(err, "out of memory loading lists");
+            return SG_ENOMEM;
+        }
+    }
+    rc = db_status(s->db, rc, "read lists", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void log_override_invalid(const struct sg_log *log, const char *id,
+                                 const char *reason)
+{
+    struct sg_args args;
+
+    sg_args_init(&args);
+    sg_args_add(&args, "list", "catalogue");
+    sg_args_add(&args, "entry", "%s", id ? id : "NULL");
+    sg_args_add(&args, "reason", "%s", reason);
+    sg_log_event(log, SG_EV_LIST_ENTRY_INVALID, SG_ACT_NONE, NULL, &args);
+}
+
+/* load_overrides - severity/action overrides, validated, then published */
+static int load_overrides(struct sg_store *s, struct sg_err *err)
+{
+    int sev[SG_EV_COUNT], act[SG_EV_COUNT];
+    sqlite3_stmt *st;
+    int rc;
+
+    for (int i = 0; i < SG_EV_COUNT; i++)
+        sev[i] = act[i] = -1;
+    rc = prepare(s->db, "SELECT id, severity_override, action_override "
+                 "FROM catalogue WHERE severity_override IS NOT NULL "
+                 "OR action_override IS NOT NULL", &st, err);
+    if (rc != SG_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = col_text(st, 0), *sv = col_text(st, 1);
+        const char *av = col_text(st, 2);
+        const struct sg_event_def *e = id ? sg_event_find(id) : NULL;
+        int a = av ? sg_action_parse(av) : -1;
+
+        if (e == NULL) {
+            log_override_invalid(s->log, id, "no such event");
+            continue;
+        }
+        if (sv != NULL && (sev[e->event] = sg_severity_parse(sv)) < 0)
+            log_override_invalid(s->log, id, "unknown severity");
+        if (av == NULL)
+            continue;
+        if (e->action < SG_ACT_REJECT) {
+            log_override_invalid(s->log, id, "the action of an event that "
+                                 "refuses nothing cannot be overridden");
+        } else if (a != SG_ACT_MONITOR && a < SG_ACT_REJECT) {
+            log_override_invalid(s->log, id, "action must be reject, "
+                                 "tempfail, close or monitor");
+        } else {
+            act[e->event] = a;
+        }
+    }
+    rc = db_status(s->db, rc, "read catalogue", err);
+    sqlite3_finalize(st);
+    if (rc == SG_OK)
+        for (int i = 0; i < SG_EV_COUNT; i++)
+            sg_event_override((enum sg_event) i, sev[i], act[i]);
+    return rc;
+}
+
+int sg_store_load_config(struct sg_store *s, const struct sg_config *prev,
+                         struct sg_config **out, struct sg_err *err)
+{
+    struct sg_config *cfg = sg_config_new();
+    int rc;
+
+    if (cfg == NULL) {
+        sg_err_set(err, "out of memory");
+        return SG_ENOMEM;
+    }
+    rc = exec(s->db, "BEGIN", "begin", err);
+    if (rc == SG_OK) {
+        rc = load_settings(s, cfg, prev, err);
+        if (rc == SG_OK)
+            rc = load_lists(s, cfg, err);
+        if (rc == SG_OK)
+            rc = load_overrides(s, err);
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    }
+    if (rc != SG_OK) {
+        sg_config_unref(cfg);
+        return rc;
+    }
+    sg_config_finish(cfg);
+    *out = cfg;
+    return SG_OK;
+}
+
+int sg_store_serials(struct sg_store *s, int64_t *policy, int64_t *bans,
+                     struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s->db, "SELECT key, value FROM meta WHERE key IN "
+                     "('policy_serial', 'ban_serial')", &st, err);
+
+    if (rc != SG_OK)
+        return rc;
+    *policy = *bans = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = col_text(st, 0);
+
+        if (k && strcmp(k, "policy_serial") == 0)
+            *policy = sqlite3_column_int64(st, 1);
+        else if (k)
+            *bans = sqlite3_column_int64(st, 1);
+    }
+    rc = db_status(s->db, rc, "read serials", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- state ---- */
+
+static void ban_from_row(sqlite3_stmt *st, struct sg_ban *b)
+{
+    const char *kind = col_text(st, 0);
+
+    memset(b, 0, sizeof(*b));
+    b->kind = kind && strcmp(kind, "domain") == 0 ? SG_BAN_DOMAIN : SG_BAN_IP;
+    sg_strlcpy(b->key, col_text(st, 1) ? col_text(st, 1) : "", sizeof(b->key));
+    sg_strlcpy(b->reason, col_text(st, 2) ? col_text(st, 2) : "",
+               sizeof(b->reason));
+    b->created = sqlite3_column_int64(st, 3);
+    b->expires = sqlite3_column_int64(st, 4);
+    b->persisted = true;
+}
+
+int sg_store_load_bans(struct sg_store *s, sg_time_t now, struct sg_ban **rows,
+                       size_t *n, struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int rc = prepare(s->db, "SELECT kind, key, reason, created, expires "
+                     "FROM bans WHERE expires > ?", &st, err);
+
+    *rows = NULL;
+    *n = 0;
+    if (rc != SG_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            struct sg_ban *p = realloc(*rows, (cap ? cap * 2 : 16)
+                                       * sizeof(**rows));
+
+            if (p == NULL) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            *rows = p;
+            cap = cap ? cap * 2 : 16;
+        }
+        ban_from_row(st, &(*rows)[(*n)++]);
+    }
+    rc = db_status(s->db, rc, "read bans", err);
+    sqlite3_finalize(st);
+    if (rc != SG_OK) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int sg_store_load_state(struct sg_store *s, struct sg_state *state,
+                        sg_time_t now, sg_time_t ip_window,
+                        sg_time_t domain_window, struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    struct sg_ban *bans;
+    size_t nbans;
+    int rc;
+
+    rc = sg_store_load_bans(s, now, &bans, &nbans, err);
+    if (rc != SG_OK)
+        return rc;
+    for (size_t i = 0; i < nbans; i++)
+        sg_state_ban_add(state, &bans[i]);
+    free(bans);
+    if ((rc = prepare(s->db, "SELECT key, window_start, count FROM ip_rate "
+                      "WHERE window_start > ?", &st, err)) != SG_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, now - ip_window);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (col_text(st, 0) != NULL)
+            sg_state_rate_load(state, col_text(st, 0),
+                               sqlite3_column_int64(st, 1),
+                               (unsigned) sqlite3_column_int64(st, 2));
+    rc = db_status(s->db, rc, "read ip_rate", err);
+    sqlite3_finalize(st);
+    if (rc != SG_OK)
+        return rc;
+    if ((rc = prepare(s->db, "SELECT domain, subnet, last_seen FROM "
+                      "domain_ip WHERE last_seen > ?", &st, err)) != SG_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, now - domain_window);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (col_text(st, 0) != NULL && col_text(st, 1) != NULL)
+            sg_state_domain_load(state, col_text(st, 0), col_text(st, 1),
+                                 sqlite3_column_int64(st, 2));
+    rc = db_status(s->db, rc, "read domain_ip", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int bind_ban_step(sqlite3 *db, sqlite3_stmt *st, const struct sg_ban *b,
+                         struct sg_err *err)
+{
+    int rc;
+
+    sqlite3_bind_text(st, 1, b->kind == SG_BAN_DOMAIN ? "domain" : "ip", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, b->key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, b->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, b->created);
+    sqlite3_bind_int64(st, 5, b->expires);
+    rc = db_status(db, sqlite3_step(st), "write ban", err);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static const char ban_sql[] =
+    "INSERT OR REPLACE INTO bans (kind, key, reason, created, expires) "
+    "VALUES (?, ?, ?, ?, ?)";
+
+int sg_store_write_ban(struct sg_store *s, const struct sg_ban *ban,
+                       struct sg_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->npool > 0)
+        db = s->pool[--s->npool];
+    pthread_mutex_unlock(&s->pool_mu);
+    if (db == NULL && (rc = db_open(s->path, POOL_BUSY_MS, &db, err)) != SG_OK)
+        return rc;
+    rc = prepare(db, ban_sql, &st, err);
+    if (rc == SG_OK) {
+        rc = bind_ban_step(db, st, ban, err);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->npool < POOL_MAX) {
+        s->pool[s->npool++] = db;
+        db = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    sqlite3_close(db);
+    return rc;
+}
+
+int sg_store_flush(struct sg_store *s, const struct sg_flush_batch *b,
+                   struct sg_err *err)
+{
+    sqlite3_stmt *rate = NULL, *dom = NULL, *del = NULL, *ban = NULL;
+    int rc;
+
+    if (b->nrates == 0 && b->ndomains == 0 && b->nbans == 0)
+        return SG_OK;
+    rc = exec(s->db, "BEGIN IMMEDIATE", "begin flush", err);
+    if (rc != SG_OK)
+        return rc;
+    if (rc == SG_OK)
+        rc = prepare(s->db, "INSERT INTO ip_rate (key, window_start, count) "
+                     "VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                     "window_start = excluded.window_start, "
+                     "count = excluded.count", &rate, err);
+    if (rc == SG_OK)
+        rc = prepare(s->db, "INSERT INTO domain_ip (domain, subnet, "
+                     "last_seen) VALUES (?, ?, ?) ON CONFLICT (domain, "
+                     "subnet) DO UPDATE SET last_seen = excluded.last_seen",
+                     &dom, err);
+    if (rc == SG_OK)
+        rc = prepare(s->db, "DELETE FROM domain_ip WHERE domain = ?", &del,
+                     err);
+    if (rc == SG_OK)
+        rc = prepare(s->db, ban_sql, &ban, err);
+    for (size_t i = 0; rc == SG_OK && i < b->nrates; i++) {
+        sqlite3_bind_text(rate, 1, b->rates[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(rate, 2, b->rates[i].start);
+        sqlite3_bind_int64(rate, 3, b->rates[i].count);
+        rc = db_status(s->db, sqlite3_step(rate), "flush ip_rate", err);
+        sqlite3_reset(rate);
+    }
+    for (size_t i = 0; rc == SG_OK && i < b->ndomains; i++) {
+        const struct sg_domain_row *d = &b->domains[i];
+
+        if (d->reset) {
+            sqlite3_bind_text(del, 1, d->domain, -1, SQLITE_STATIC);
+            rc = db_status(s->db, sqlite3_step(del), "flush domain_ip", err);
+            sqlite3_reset(del);
+        }
+        if (rc != SG_OK || d->subnet[0] == '\0')
+            continue;
+        sqlite3_bind_text(dom, 1, d->domain, -1, SQLITE_STATIC);
+        sqlite3_bind_text(dom, 2, d->subnet, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(dom, 3, d->last_seen);
+        rc = db_status(s->db, sqlite3_step(dom), "flush domain_ip", err);
+        sqlite3_reset(dom);
+    }
+    for (size_t i = 0; rc == SG_OK && i < b->nbans; i++)
+        rc = bind_ban_step(s->db, ban, &b->bans[i], err);
+    sqlite3_finalize(rate);
+    sqlite3_finalize(dom);
+    sqlite3_finalize(del);
+    sqlite3_finalize(ban);
+    if (rc == SG_OK)
+        rc = exec(s->db, "COMMIT", "commit flush", err);
+    if (rc != SG_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int sg_store_purge(struct sg_store *s, sg_time_t now, sg_time_t ip_window,
+                   sg_time_t domain_window, struct sg_err *err)
+{
+    sqlite3_stmt *st[3] = { NULL, NULL, NULL };
+    int rc;
+
+    rc = exec(s->db, "BEGIN IMMEDIATE", "begin purge", err);
+    if (rc != SG_OK)
+        return rc;
+    rc = prepare(s->db, "DELETE FROM bans WHERE expires <= ?", &st[0], err);
+    if (rc == SG_OK)
+        rc = prepare(s->db, "DELETE FROM ip_rate WHERE window_start <= ?",
+                     &st[1], err);
+    if (rc == SG_OK)
+        rc = prepare(s->db, "DELETE FROM domain_ip WHERE last_seen <= ?",
+                     &st[2], err);
+    if (rc == SG_OK) {
+        sqlite3_bind_int64(st[0], 1, now);
+        sqlite3_bind_int64(st[1], 1, now - ip_window);
+        sqlite3_bind_int64(st[2], 1, now - domain_window);
+    }
+    for (int i = 0; rc == SG_OK && i < 3; i++)
+        rc = db_status(s->db, sqlite3_step(st[i]), "purge", err);
+    for (int i = 0; i < 3; i++)
+        sqlite3_finalize(st[i]);
+    if (rc == SG_OK)
+        rc = exec(s->db, "COMMIT", "commit purge", err);
+    if (rc != SG_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}

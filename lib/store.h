@@ -1,0 +1,91 @@
+/*
+ * store.h - the SQLite store: schema and migrations, policy tables, and the
+ * persistent part of the session-limit state
+ *
+ * The only module that talks to SQLite. One "main" connection belongs to
+ * the maintenance thread (reload, flush, purge); ban writes come from any
+ * worker thread through a small pool of connections, so no lock is held
+ * while SQLite does I/O. WAL mode, synchronous=NORMAL, bound parameters
+ * only. SQLITE_BUSY/LOCKED map to SG_ERETRY, everything else to SG_EDB,
+ * with sqlite3_errmsg() text in the sg_err.
+ *
+ * Input trust: the database is the operator's; every value read from it is
+ * validated (config.c) before use.
+ */
+#ifndef SG_STORE_H
+#define SG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "log.h"
+#include "state.h"
+
+#define SG_SCHEMA_VERSION 1
+
+struct sg_migration {
+    int version;                /* the version this script produces */
+    const char *name;
+    const char *sql;
+};
+
+/* Embedded from sql/ at build time (sql_embed.c). */
+extern const char sg_sql_schema[];
+extern const char sg_sql_defaults[];
+extern const struct sg_migration sg_sql_migrations[];
+extern const size_t sg_sql_nmigrations;
+
+struct sg_store;
+
+/*
+ * Open the database at `path`, creating it (schema, defaults) when it does
+ * not exist and migrating an older schema in place. Refuses a database
+ * newer than this build, or a file that is not an smtpguard database.
+ * Logs database_created / schema_migrated. Then refreshes setting_info,
+ * the catalogue table and missing default settings.
+ */
+int sg_store_open(const char *path, const struct sg_log *log,
+                  struct sg_store **out, struct sg_err *err);
+
+/* For tests only: open with another migration set and target version. */
+int sg_store_open_with(const char *path, const struct sg_log *log,
+                       const struct sg_migration *migrations, size_t n,
+                       int target_version, struct sg_store **out,
+                       struct sg_err *err);
+
+void sg_store_close(struct sg_store *store);
+int sg_store_schema_version(struct sg_store *store);
+
+/* Build a new snapshot from the policy tables, starting from `prev`'s
+ * values (or the defaults). Sets catalogue overrides. */
+int sg_store_load_config(struct sg_store *store, const struct sg_config *prev,
+                         struct sg_config **out, struct sg_err *err);
+
+/* The change counters kept by the triggers of schema.sql. */
+int sg_store_serials(struct sg_store *store, int64_t *policy, int64_t *bans,
+                     struct sg_err *err);
+
+/* Restore windows, histories and unexpired bans into `st`. */
+int sg_store_load_state(struct sg_store *store, struct sg_state *st,
+                        sg_time_t now, sg_time_t ip_window,
+                        sg_time_t domain_window, struct sg_err *err);
+
+/* All unexpired bans (caller frees *rows with free()). */
+int sg_store_load_bans(struct sg_store *store, sg_time_t now,
+                       struct sg_ban **rows, size_t *n, struct sg_err *err);
+
+/* Write one ban now. Any thread; uses a pooled connection. */
+int sg_store_write_ban(struct sg_store *store, const struct sg_ban *ban,
+                       struct sg_err *err);
+
+/* Write a flush batch in one transaction (main connection). */
+int sg_store_flush(struct sg_store *store, const struct sg_flush_batch *b,
+                   struct sg_err *err);
+
+/* Delete expired bans, windows and histories. */
+int sg_store_purge(struct sg_store *store, sg_time_t now,
+                   sg_time_t ip_window, sg_time_t domain_window,
+                   struct sg_err *err);
+
+#endif /* SG_STORE_H */

@@ -1,0 +1,217 @@
+-- smtpguard database schema, version 1 (PRAGMA user_version = 1).
+--
+-- This file creates a new database. An older database is brought up to
+-- date by the numbered scripts in migrations/ (NNN_what.sql upgrades
+-- version NNN-1 to NNN), in one transaction; the daemon refuses a database
+-- newer than itself. Both are embedded in the smtpguard binary.
+--
+-- Operators tune the policy tables (settings, ip_lists, domain_lists,
+-- service_limits, catalogue overrides) live, with any SQLite client: the
+-- daemon notices a change within 2 seconds (the triggers below bump
+-- meta.policy_serial) or at once on SIGHUP. The state tables (bans,
+-- ip_rate, domain_ip) are written by the daemon; deleting a row of bans
+-- lifts that ban.
+
+-- Serial numbers the daemon polls to notice changes made by others.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('policy_serial', 0), ('ban_serial', 0);
+
+-- What each setting is: rewritten by the daemon from its built-in table at
+-- every start. The checks on `settings` consult it.
+CREATE TABLE setting_info (
+    name          TEXT PRIMARY KEY,
+    type          TEXT NOT NULL,     -- mode, integer, seconds, severity
+    default_value TEXT NOT NULL,
+    min           INTEGER NOT NULL,
+    max           INTEGER NOT NULL,
+    description   TEXT NOT NULL
+);
+
+-- Settings: one row per setting, name as in setting_info (ASSP's names
+-- where ASSP has one: maxSMTPSessions, maxSMTPipConnects, DoFrequencyIP...).
+-- Modes: 0 off, 1 block, 2 monitor (log only), 3 score. Missing rows are
+-- added with the default at start. A value the daemon cannot use is refused
+-- here already where SQL can tell; otherwise the daemon logs
+-- setting_invalid (00290004) and keeps the last good value.
+CREATE TABLE settings (
+    name    TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,
+    comment TEXT,
+    updated INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+);
+
+CREATE TRIGGER settings_check_insert BEFORE INSERT ON settings
+BEGIN
+    SELECT RAISE(ABORT, 'smtpguard: unknown setting (table setting_info lists them)')
+     WHERE NOT EXISTS (SELECT 1 FROM setting_info WHERE name = NEW.name);
+    SELECT RAISE(ABORT, 'smtpguard: value not a whole number within min..max of setting_info')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type IN ('mode', 'integer')
+       AND (NEW.value = '' OR NEW.value GLOB '*[^0-9]*'
+            OR length(NEW.value) > 12
+            OR CAST(NEW.value AS INTEGER) NOT BETWEEN i.min AND i.max);
+    SELECT RAISE(ABORT, 'smtpguard: value not a number of seconds (optionally with s, m, h or d)')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'seconds'
+       AND NOT (NEW.value GLOB '[0-9]*'
+                AND (NEW.value NOT GLOB '*[^0-9]*'
+                     OR (substr(NEW.value, 1, length(NEW.value) - 1) NOT GLOB '*[^0-9]*'
+                         AND substr(NEW.value, -1) IN ('s', 'm', 'h', 'd'))));
+    SELECT RAISE(ABORT, 'smtpguard: value not a severity (emergency .. debug, or 0-7)')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'severity'
+       AND lower(NEW.value) NOT IN ('emergency', 'alert', 'critical', 'crit',
+            'error', 'err', 'warning', 'notice', 'info', 'debug',
+            '0', '1', '2', '3', '4', '5', '6', '7');
+END;
+
+CREATE TRIGGER settings_check_update BEFORE UPDATE ON settings
+BEGIN
+    SELECT RAISE(ABORT, 'smtpguard: unknown setting (table setting_info lists them)')
+     WHERE NOT EXISTS (SELECT 1 FROM setting_info WHERE name = NEW.name);
+    SELECT RAISE(ABORT, 'smtpguard: value not a whole number within min..max of setting_info')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type IN ('mode', 'integer')
+       AND (NEW.value = '' OR NEW.value GLOB '*[^0-9]*'
+            OR length(NEW.value) > 12
+            OR CAST(NEW.value AS INTEGER) NOT BETWEEN i.min AND i.max);
+    SELECT RAISE(ABORT, 'smtpguard: value not a number of seconds (optionally with s, m, h or d)')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'seconds'
+       AND NOT (NEW.value GLOB '[0-9]*'
+                AND (NEW.value NOT GLOB '*[^0-9]*'
+                     OR (substr(NEW.value, 1, length(NEW.value) - 1) NOT GLOB '*[^0-9]*'
+                         AND substr(NEW.value, -1) IN ('s', 'm', 'h', 'd'))));
+    SELECT RAISE(ABORT, 'smtpguard: value not a severity (emergency .. debug, or 0-7)')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'severity'
+       AND lower(NEW.value) NOT IN ('emergency', 'alert', 'critical', 'crit',
+            'error', 'err', 'warning', 'notice', 'info', 'debug',
+            '0', '1', '2', '3', '4', '5', '6', '7');
+END;
+
+-- Address lists, by ASSP's names:
+--   denySMTPConnectionsFromAlways  strict deny list, refused at connect
+--                                  (DoDenyConnect), checked before exemptions
+--   noProcessingIPs                skip all checks
+--   whiteListedIPs                 allow-listed: skip the session limits
+--   ispip                          ISP relays and secondary MX hosts: skip
+--                                  the session limits
+-- network: an IPv4 or IPv6 address or CIDR network, host bits zero
+-- (192.0.2.0/24, 2001:db8::/32). Malformed rows are ignored and logged
+-- (list_entry_invalid, 00290005).
+CREATE TABLE ip_lists (
+    list    TEXT NOT NULL CHECK (list IN ('denySMTPConnectionsFromAlways',
+                'noProcessingIPs', 'whiteListedIPs', 'ispip')),
+    network TEXT NOT NULL,
+    comment TEXT,
+    created INTEGER NOT NULL DEFAULT (strftime('%s', 'now')),
+    PRIMARY KEY (list, network)
+);
+
+-- Domain lists. maxSMTPdomainIPWL: sender domains (and their subdomains)
+-- exempt from the limit of client subnets per domain.
+CREATE TABLE domain_lists (
+    list    TEXT NOT NULL CHECK (list IN ('maxSMTPdomainIPWL')),
+    domain  TEXT NOT NULL COLLATE NOCASE,
+    comment TEXT,
+    created INTEGER NOT NULL DEFAULT (strftime('%s', 'now')),
+    PRIMARY KEY (list, domain)
+);
+
+-- Concurrent session limit per listening service, by the MTA's
+-- {daemon_name} macro (Postfix: milter_macro_daemon_name, set per service
+-- in master.cf with -o; Sendmail: the Name= of DaemonPortOptions).
+-- Services without a row use maxSMTPServiceSessions. 0 = no limit.
+CREATE TABLE service_limits (
+    service      TEXT PRIMARY KEY,
+    max_sessions INTEGER NOT NULL CHECK (max_sessions >= 0),
+    comment      TEXT
+);
+
+-- The event catalogue, rewritten from the built-in one at every start
+-- (docs/log-reference.md documents each event). Operators may set
+--   severity_override: emergency alert critical error warning notice info
+--                      debug (the syslog priority the event is logged at)
+--   action_override:   reject, tempfail, close, or monitor (log only),
+--                      for events whose default action refuses something.
+CREATE TABLE catalogue (
+    id                TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    facility          TEXT NOT NULL,
+    severity          TEXT NOT NULL,
+    action            TEXT NOT NULL,
+    message           TEXT NOT NULL,
+    severity_override TEXT CHECK (severity_override IS NULL OR
+        severity_override IN ('emergency', 'alert', 'critical', 'error',
+                              'warning', 'notice', 'info', 'debug')),
+    action_override   TEXT CHECK (action_override IS NULL OR
+        action_override IN ('reject', 'tempfail', 'close', 'monitor'))
+);
+
+-- Bans: clients (kind 'ip', key = address or network key as logged) and
+-- sender domains (kind 'domain'). reason = ID of the event that issued the
+-- ban. Written at once when issued; expired rows are purged.
+CREATE TABLE bans (
+    kind    TEXT NOT NULL CHECK (kind IN ('ip', 'domain')),
+    key     TEXT NOT NULL,
+    reason  TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX bans_expires ON bans (expires);
+
+-- Connection frequency windows per client (maxSMTPipConnects within
+-- maxSMTPipDuration). Flushed from memory at least every flushInterval.
+CREATE TABLE ip_rate (
+    key          TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    count        INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Client subnets seen per sender domain (maxSMTPdomainIP).
+CREATE TABLE domain_ip (
+    domain    TEXT NOT NULL,
+    subnet    TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (domain, subnet)
+) WITHOUT ROWID;
+
+-- Change tracking for the live reload.
+CREATE TRIGGER settings_ai AFTER INSERT ON settings BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER settings_au AFTER UPDATE ON settings BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER settings_ad AFTER DELETE ON settings BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER ip_lists_ai AFTER INSERT ON ip_lists BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER ip_lists_au AFTER UPDATE ON ip_lists BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER ip_lists_ad AFTER DELETE ON ip_lists BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER domain_lists_ai AFTER INSERT ON domain_lists BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER domain_lists_au AFTER UPDATE ON domain_lists BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER domain_lists_ad AFTER DELETE ON domain_lists BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER service_limits_ai AFTER INSERT ON service_limits BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER service_limits_au AFTER UPDATE ON service_limits BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER service_limits_ad AFTER DELETE ON service_limits BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER catalogue_au AFTER UPDATE OF severity_override, action_override
+    ON catalogue BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER bans_ai AFTER INSERT ON bans BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'ban_serial'; END;
+CREATE TRIGGER bans_au AFTER UPDATE ON bans BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'ban_serial'; END;
+CREATE TRIGGER bans_ad AFTER DELETE ON bans BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'ban_serial'; END;
