@@ -1,0 +1,279 @@
+/*
+ * callbacks.c - libmilter callbacks: copy macros and arguments into plain
+ * C, call libsmtpguard, turn its verdict into a reply (milter_apply is the
+ * only place that knows SMFIS_* and smfi_setreply)
+ *
+ * Per-session state is the library's sg_session, kept with smfi_setpriv,
+ * never in thread-locals: libmilter may run one session's callbacks on
+ * different worker threads.
+ */
+#include <arpa/inet.h>          /* inet_ntop */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "milter.h"
+#include "policy.h"
+
+static pthread_rwlock_t engine_lock;
+static struct sg_engine *engine;
+
+void milter_engine_set(struct sg_engine *eng)
+{
+    pthread_rwlockattr_t attr;
+
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&engine_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    engine = eng;
+}
+
+struct sg_engine *milter_engine_retire(void)
+{
+    struct sg_engine *eng;
+
+    pthread_rwlock_wrlock(&engine_lock);
+    eng = engine;
+    engine = NULL;
+    pthread_rwlock_unlock(&engine_lock);
+    return eng;
+}
+
+/* enter - pin the engine for one callback; NULL once it is retired */
+static struct sg_engine *enter(void)
+{
+    pthread_rwlock_rdlock(&engine_lock);
+    if (engine == NULL)
+        pthread_rwlock_unlock(&engine_lock);
+    return engine;
+}
+
+static void leave(void)
+{
+    pthread_rwlock_unlock(&engine_lock);
+}
+
+/* milter_apply - the one switch from verdicts to milter replies */
+static sfsistat milter_apply(SMFICTX *ctx, const struct sg_verdict *v)
+{
+    switch (v->action) {
+    case SG_ACT_REJECT:
+        smfi_setreply(ctx, (char *) v->code, (char *) v->xcode,
+                      (char *) v->text);
+        return SMFIS_REJECT;
+    case SG_ACT_TEMPFAIL:
+    case SG_ACT_CLOSE:          /* 421: the MTA disconnects */
+        smfi_setreply(ctx, (char *) v->code, (char *) v->xcode,
+                      (char *) v->text);
+        return SMFIS_TEMPFAIL;
+    default:
+        return SMFIS_CONTINUE;
+    }
+}
+
+/* shutting_down - the reply while the daemon stops */
+static sfsistat shutting_down(SMFICTX *ctx)
+{
+    smfi_setreply(ctx, "421", "4.3.2", "Policy service restarting, try "
+                  "again later");
+    return SMFIS_TEMPFAIL;
+}
+
+static sfsistat internal_error(SMFICTX *ctx, struct sg_engine *eng,
+                               const char *where)
+{
+    struct sg_args args;
+
+    sg_args_init(&args);
+    sg_args_add(&args, "where", "%s", where);
+    sg_args_add(&args, "detail", "no session state for this connection");
+    sg_log_event(eng->log, SG_EV_INTERNAL_ERROR, SG_ACT_TEMPFAIL, NULL,
+                 &args);
+    smfi_setreply(ctx, "451", "4.3.0", "Temporary local problem, try again "
+                  "later [smtpguard 00290010]");
+    return SMFIS_TEMPFAIL;
+}
+
+/* client_addr - address text from the connect info, else the macro */
+static const char *client_addr(SMFICTX *ctx, struct sockaddr *sa, char *buf,
+                               size_t size)
+{
+    if (sa != NULL && sa->sa_family == AF_INET
+        && inet_ntop(AF_INET, &((struct sockaddr_in *) sa)->sin_addr, buf,
+                     (socklen_t) size) != NULL)
+        return buf;
+    if (sa != NULL && sa->sa_family == AF_INET6
+        && inet_ntop(AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr, buf,
+                     (socklen_t) size) != NULL)
+        return buf;
+    return smfi_getsymval(ctx, "{client_addr}");
+}
+
+static sfsistat mlfi_connect(SMFICTX *ctx, char *hostname,
+                             struct sockaddr *hostaddr)
+{
+    struct sg_engine *eng = enter();
+    struct sg_session_info info;
+    struct sg_session *s;
+    struct sg_verdict v;
+    char buf[INET6_ADDRSTRLEN];
+    sfsistat rc;
+
+    if (eng == NULL)
+        return shutting_down(ctx);
+    info.client_addr = client_addr(ctx, hostaddr, buf, sizeof(buf));
+    info.client_name = hostname;
+    info.service = smfi_getsymval(ctx, "{daemon_name}");
+    s = sg_session_new(eng, &info);
+    if (s == NULL) {
+        sg_verdict_session_alloc(&v);
+        rc = milter_apply(ctx, &v);
+    } else {
+        smfi_setpriv(ctx, s);
+        sg_session_connect(s, &v);
+        rc = milter_apply(ctx, &v);
+    }
+    leave();
+    return rc;
+}
+
+static sfsistat mlfi_helo(SMFICTX *ctx, char *helo)
+{
+    struct sg_engine *eng = enter();
+    struct sg_session *s = smfi_getpriv(ctx);
+    struct sg_verdict v;
+    sfsistat rc;
+
+    if (eng == NULL)
+        return shutting_down(ctx);
+    if (s == NULL)
+        rc = internal_error(ctx, eng, "helo");
+    else {
+        sg_session_helo(s, helo, &v);
+        rc = milter_apply(ctx, &v);
+    }
+    leave();
+    return rc;
+}
+
+static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct sg_engine *eng = enter();
+    struct sg_session *s = smfi_getpriv(ctx);
+    struct sg_verdict v;
+    sfsistat rc;
+
+    if (eng == NULL)
+        return shutting_down(ctx);
+    if (s == NULL)
+        rc = internal_error(ctx, eng, "envfrom");
+    else {
+        sg_session_reset(s);
+        sg_session_set_queue_id(s, smfi_getsymval(ctx, "i"));
+        sg_session_mail(s, argv != NULL ? argv[0] : NULL, &v);
+        rc = milter_apply(ctx, &v);
+    }
+    leave();
+    return rc;
+}
+
+static sfsistat mlfi_unknown(SMFICTX *ctx, const char *cmd)
+{
+    struct sg_engine *eng = enter();
+    struct sg_session *s = smfi_getpriv(ctx);
+    struct sg_verdict v;
+    sfsistat rc;
+
+    if (eng == NULL)
+        return shutting_down(ctx);
+    if (s == NULL)
+        rc = internal_error(ctx, eng, "unknown");
+    else {
+        sg_session_unknown(s, cmd, &v);
+        rc = milter_apply(ctx, &v);
+    }
+    leave();
+    return rc;
+}
+
+/* end_message - end of a transaction, delivered or not */
+static sfsistat end_message(SMFICTX *ctx)
+{
+    struct sg_engine *eng = enter();
+    struct sg_session *s = smfi_getpriv(ctx);
+
+    if (eng == NULL)
+        return SMFIS_CONTINUE;
+    if (s != NULL)
+        sg_session_reset(s);
+    leave();
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat mlfi_eom(SMFICTX *ctx)
+{
+    return end_message(ctx);
+}
+
+static sfsistat mlfi_abort(SMFICTX *ctx)
+{
+    return end_message(ctx);
+}
+
+static sfsistat mlfi_close(SMFICTX *ctx)
+{
+    struct sg_engine *eng = enter();
+    struct sg_session *s = smfi_getpriv(ctx);
+
+    /* close may come without connect: no private data then. Once the
+     * engine is retired the process is exiting: leave the memory. */
+    if (eng == NULL)
+        return SMFIS_CONTINUE;
+    smfi_setpriv(ctx, NULL);
+    sg_session_free(s);
+    leave();
+    return SMFIS_CONTINUE;
+}
+
+/* mlfi_negotiate - skip what the policy never looks at */
+static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0,
+                               unsigned long f1, unsigned long f2,
+                               unsigned long f3, unsigned long *pf0,
+                               unsigned long *pf1, unsigned long *pf2,
+                               unsigned long *pf3)
+{
+    unsigned long want = SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY
+        | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY;
+
+    (void) ctx;
+    (void) f2;
+    (void) f3;
+    *pf0 = 0;                   /* no modifications of messages yet */
+    *pf1 = f1 & want;
+    *pf2 = 0;
+    *pf3 = 0;
+    (void) f0;
+    return SMFIS_CONTINUE;
+}
+
+struct smfiDesc milter_desc = {
+    .xxfi_name = "smtpguard",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = 0,
+    .xxfi_connect = mlfi_connect,
+    .xxfi_helo = mlfi_helo,
+    .xxfi_envfrom = mlfi_envfrom,
+    .xxfi_envrcpt = NULL,
+    .xxfi_header = NULL,
+    .xxfi_eoh = NULL,
+    .xxfi_body = NULL,
+    .xxfi_eom = mlfi_eom,
+    .xxfi_abort = mlfi_abort,
+    .xxfi_close = mlfi_close,
+    .xxfi_unknown = mlfi_unknown,
+    .xxfi_data = NULL,
+    .xxfi_negotiate = mlfi_negotiate,
+};

@@ -1,0 +1,440 @@
+/*
+ * smtpguard.c - the smtpguard daemon: options, socket, privileges, logging
+ *
+ * Order of start-up: parse options; detach (the parent waits until the
+ * child reports that it is ready, so a failed start is a failed command,
+ * not a silent exit); open the milter socket as the invoking user (root
+ * for a socket under /run); drop privileges; open the database as the
+ * unprivileged user; start the reload and maintenance threads; serve.
+ * SIGTERM: libmilter stops accepting, callbacks in flight finish, the
+ * engine flushes its counters and closes the database.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "milter.h"
+#include "policy.h"
+
+#ifndef SG_DEFAULT_DB
+#define SG_DEFAULT_DB "/var/lib/smtpguard/smtpguard.db"
+#endif
+#define SG_DEFAULT_SOCKET "inet:8894@127.0.0.1"
+
+struct options {
+    const char *socket;
+    const char *db;
+    const char *pidfile;
+    const char *user;
+    const char *facility;
+    mode_t socket_mode;
+    bool foreground;
+    bool stderr_log;
+    bool check;
+};
+
+static bool log_to_stderr;
+
+static const struct {
+    const char *name;
+    int value;
+} facilities[] = {
+    { "mail", LOG_MAIL }, { "daemon", LOG_DAEMON }, { "user", LOG_USER },
+    { "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+    { "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
+    { "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
+    { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+"usage: smtpguard [options]\n"
+"\n"
+"Policy milter for Postfix and Sendmail: SMTP session limits, logged as\n"
+"catalogue events through syslog. Policies live in the SQLite database.\n"
+"\n"
+"  -p SOCKET    milter socket, libmilter syntax: unix:/path or\n"
+"               inet:PORT@HOST, inet6:PORT@HOST (default %s)\n"
+"  -d PATH      SQLite database; created with the default policies when\n"
+"               missing (default %s)\n"
+"  -u USER[:GROUP]  drop privileges to USER (and GROUP) after the socket\n"
+"               is open; a unix socket is given to them\n"
+"  -m MODE      permissions of a unix socket, octal (default 0660: give\n"
+"               Postfix access through the group, e.g. -u smtpguard:postfix)\n"
+"  -P PIDFILE   write the process ID to PIDFILE\n"
+"  -f           stay in the foreground\n"
+"  -l           log to standard error as well as to syslog\n"
+"  -L FACILITY  syslog facility (default mail)\n"
+"  -n           check: validate the options, the database and its policies,\n"
+"               report problems and exit (0 good, 1 bad)\n"
+"  -V           print the version and exit\n"
+"  -h           this help\n"
+"\n"
+"Signals: SIGHUP reloads the policies (changes in the database are also\n"
+"picked up within 2 seconds); SIGTERM stops after writing all counters.\n",
+            SG_DEFAULT_SOCKET, SG_DEFAULT_DB);
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
+                                                     noreturn));
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("smtpguard: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+/* log_sink - the one place that calls syslog() */
+static void log_sink(void *arg, enum sg_severity sev, const char *line)
+{
+    (void) arg;
+    syslog((int) sev, "%s", line);
+    if (log_to_stderr) {
+        struct timespec ts;
+        struct tm tm;
+        char when[32];
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        localtime_r(&ts.tv_sec, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        fprintf(stderr, "%s smtpguard[%ld]: %s\n", when, (long) getpid(),
+                line);
+    }
+}
+
+static int parse_facility(const char *name)
+{
+    for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+        if (strcasecmp(name, facilities[i].name) == 0)
+            return facilities[i].value;
+    return -1;
+}
+
+/* check_socket_spec - refuse what libmilter would refuse, with a reason */
+static void check_socket_spec(const char *spec)
+{
+    const char *at;
+
+    if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0) {
+        const char *path = strchr(spec, ':') + 1;
+
+        if (*path != '/')
+            die("socket %s: a unix socket needs an absolute path", spec);
+        return;
+    }
+    if (strncmp(spec, "inet:", 5) == 0 || strncmp(spec, "inet6:", 6) == 0) {
+        const char *port = strchr(spec, ':') + 1;
+        char *end;
+        long n = strtol(port, &end, 10);
+
+        at = strchr(port, '@');
+        if (end == port || n < 1 || n > 65535 || (*end != '@' && *end))
+            die("socket %s: the port must be a number 1-65535 "
+                "(inet:PORT@HOST)", spec);
+        if (at != NULL && at[1] == '\0')
+            die("socket %s: empty host after '@'", spec);
+        return;
+    }
+    die("socket %s: expected unix:/path, inet:PORT@HOST or inet6:PORT@HOST",
+        spec);
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    int c;
+    char *end;
+
+    o->socket = SG_DEFAULT_SOCKET;
+    o->db = SG_DEFAULT_DB;
+    o->facility = "mail";
+    o->socket_mode = 0660;
+    while ((c = getopt(argc, argv, "p:d:u:m:P:flL:nVh")) != -1) {
+        switch (c) {
+        case 'p': o->socket = optarg; break;
+        case 'd': o->db = optarg; break;
+        case 'u': o->user = optarg; break;
+        case 'P': o->pidfile = optarg; break;
+        case 'f': o->foreground = true; break;
+        case 'l': o->stderr_log = true; break;
+        case 'L': o->facility = optarg; break;
+        case 'n': o->check = true; break;
+        case 'm':
+            errno = 0;
+            o->socket_mode = (mode_t) strtol(optarg, &end, 8);
+            if (*optarg == '\0' || *end || errno || o->socket_mode > 0777)
+                die("-m %s: not an octal permission mode like 0660", optarg);
+            break;
+        case 'V':
+            printf("smtpguard %s\n", SG_VERSION_STRING);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (optind < argc)
+        die("unexpected argument '%s' (see -h)", argv[optind]);
+    if (*o->db == '\0')
+        die("-d: empty database path");
+    if (parse_facility(o->facility) < 0)
+        die("-L %s: unknown syslog facility (mail, daemon, local0..local7)",
+            o->facility);
+    check_socket_spec(o->socket);
+}
+
+struct ids {
+    uid_t uid;
+    gid_t gid;
+    const char *name;
+};
+
+/* lookup_user - USER[:GROUP] to ids, or die naming what is missing */
+static void lookup_user(const char *spec, struct ids *ids)
+{
+    char user[256];
+    const char *colon = strchr(spec, ':');
+    struct passwd *pw;
+
+    snprintf(user, sizeof(user), "%.*s",
+             (int) (colon ? (size_t) (colon - spec) : strlen(spec)), spec);
+    if ((pw = getpwnam(user)) == NULL)
+        die("-u %s: no such user '%s'", spec, user);
+    ids->uid = pw->pw_uid;
+    ids->gid = pw->pw_gid;
+    ids->name = spec;
+    if (colon != NULL) {
+        struct group *gr = getgrnam(colon + 1);
+
+        if (gr == NULL)
+            die("-u %s: no such group '%s'", spec, colon + 1);
+        ids->gid = gr->gr_gid;
+    }
+}
+
+static void drop_privileges(const struct ids *ids, const char *user)
+{
+    char name[256];
+
+    snprintf(name, sizeof(name), "%.*s", (int) strcspn(user, ":"), user);
+    if (setgroups(0, NULL) < 0 && errno != EPERM)
+        die("setgroups: %s", strerror(errno));
+    if (initgroups(name, ids->gid) < 0 || setgid(ids->gid) < 0
+        || setuid(ids->uid) < 0)
+        die("cannot become %s: %s", user, strerror(errno));
+    if (setuid(0) == 0)
+        die("still able to regain root after dropping to %s", user);
+}
+
+/* socket_path - the file of a unix socket spec, or NULL */
+static const char *socket_path(const char *spec)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return spec + 5;
+    if (strncmp(spec, "local:", 6) == 0)
+        return spec + 6;
+    return NULL;
+}
+
+static void open_socket(const struct options *o, const struct ids *ids)
+{
+    const char *path = socket_path(o->socket);
+
+    if (path != NULL) {
+        char dir[4096];
+        char *slash;
+        struct stat st;
+
+        snprintf(dir, sizeof(dir), "%s", path);
+        slash = strrchr(dir, '/');
+        if (slash != NULL && slash != dir)
+            *slash = '\0';
+        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+            die("socket directory %s does not exist (create it, e.g. "
+                "/run/smtpguard owned by the daemon's user)", dir);
+    }
+    if (smfi_setconn((char *) o->socket) == MI_FAILURE)
+        die("socket %s: rejected by libmilter", o->socket);
+    if (smfi_opensocket(true) == MI_FAILURE)
+        die("cannot listen on %s: %s (in use, or no permission)", o->socket,
+            strerror(errno));
+    if (path != NULL) {
+        if (chmod(path, o->socket_mode) < 0)
+            die("chmod %s: %s", path, strerror(errno));
+        if (ids != NULL && chown(path, ids->uid, ids->gid) < 0)
+            die("chown %s: %s", path, strerror(errno));
+    }
+}
+
+/* detach - fork; the parent exits with the status the child reports */
+static int detach(void)
+{
+    int fds[2];
+    pid_t pid;
+    char status = 1;
+
+    if (pipe(fds) < 0)
+        die("pipe: %s", strerror(errno));
+    if ((pid = fork()) < 0)
+        die("fork: %s", strerror(errno));
+    if (pid > 0) {
+        close(fds[1]);
+        if (read(fds[0], &status, 1) != 1)
+            status = 1;
+        _exit(status);
+    }
+    close(fds[0]);
+    if (setsid() < 0)
+        die("setsid: %s", strerror(errno));
+    return fds[1];
+}
+
+static void ready(int fd, const struct options *o)
+{
+    int null;
+    char ok = 0;
+
+    if (fd < 0)
+        return;
+    if ((null = open("/dev/null", O_RDWR)) >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        if (!o->stderr_log)
+            dup2(null, STDERR_FILENO);
+        if (null > STDERR_FILENO)
+            close(null);
+    }
+    if (write(fd, &ok, 1) != 1)
+        _exit(1);
+    close(fd);
+}
+
+static void write_pidfile(const char *path)
+{
+    FILE *fp;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+
+    if (fd < 0 || (fp = fdopen(fd, "w")) == NULL)
+        die("pid file %s: %s", path, strerror(errno));
+    fprintf(fp, "%ld\n", (long) getpid());
+    if (fclose(fp) != 0)
+        die("pid file %s: %s", path, strerror(errno));
+}
+
+/* check_only - -n: validate the database and its policies */
+static int check_only(const struct options *o, struct sg_log *log)
+{
+    struct sg_engine_opts eo = { o->db, log, NULL, NULL };
+    struct sg_engine *eng;
+    struct sg_err err;
+
+    if (access(o->db, F_OK) < 0) {
+        printf("smtpguard: database %s does not exist yet; it will be "
+               "created with the default policies\n", o->db);
+        return 0;
+    }
+    if (sg_engine_open(&eo, &eng, &err) != SG_OK) {
+        fprintf(stderr, "smtpguard: %s\n", err.msg);
+        return 1;
+    }
+    sg_engine_close(eng, "check");
+    return -1;                  /* caller counts logged problems */
+}
+
+static unsigned problems;
+
+static void check_sink(void *arg, enum sg_severity sev, const char *line)
+{
+    (void) arg;
+    if (sev <= SG_SEV_ERR)
+        problems++;
+    if (sev <= SG_SEV_WARNING)
+        fprintf(stderr, "%s\n", line);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = { 0 };
+    struct ids ids;
+    struct sg_log log;
+    struct sg_engine_opts eo;
+    struct sg_engine *eng;
+    struct sg_err err;
+    struct sg_args args;
+    int notify = -1, rc;
+
+    parse_options(argc, argv, &o);
+    log_to_stderr = o.stderr_log;
+    atomic_init(&log.max_severity, SG_SEV_INFO);
+    if (o.check) {
+        log.sink = check_sink;
+        log.arg = NULL;
+        rc = check_only(&o, &log);
+        if (rc < 0)
+            rc = problems ? 1 : 0;
+        printf("smtpguard: %s\n", rc ? "configuration has problems"
+               : "configuration OK");
+        return rc;
+    }
+    log.sink = log_sink;
+    log.arg = NULL;
+    if (o.user != NULL)
+        lookup_user(o.user, &ids);
+    else if (geteuid() == 0)
+        fprintf(stderr, "smtpguard: warning: running as root; use -u\n");
+    if (smfi_register(milter_desc) == MI_FAILURE)
+        die("smfi_register failed");
+    if (!o.foreground)
+        notify = detach();
+    openlog("smtpguard", LOG_PID | LOG_NDELAY, parse_facility(o.facility));
+    if (o.pidfile != NULL)
+        write_pidfile(o.pidfile);
+    open_socket(&o, o.user ? &ids : NULL);
+    if (o.user != NULL)
+        drop_privileges(&ids, o.user);
+
+    eo.db_path = o.db;
+    eo.log = &log;
+    eo.now = NULL;
+    eo.now_arg = NULL;
+    if (sg_engine_open(&eo, &eng, &err) != SG_OK)
+        die("database %s: %s", o.db, err.msg);
+    if (milter_signals_start(eng) < 0 || sg_engine_start(eng) != SG_OK)
+        die("cannot start threads");
+    milter_engine_set(eng);
+    sg_args_init(&args);
+    sg_args_add(&args, "version", "%s", SG_VERSION_STRING);
+    sg_args_add(&args, "socket", "%s", o.socket);
+    sg_args_add(&args, "database", "%s", o.db);
+    sg_log_event(&log, SG_EV_STARTED, SG_ACT_NONE, NULL, &args);
+    ready(notify, &o);
+
+    rc = smfi_main();
+    eng = milter_engine_retire();
+    sg_engine_close(eng, rc == MI_SUCCESS ? "signal" : "milter error");
+    if (o.pidfile != NULL)
+        unlink(o.pidfile);
+    closelog();
+    return rc == MI_SUCCESS ? 0 : 1;
+}
