@@ -1,0 +1,24 @@
+/*
+ * check_main.c - runs every unit-test suite of libsmtpguard
+ */
+#include <stdlib.h>
+
+#include "testutil.h"
+
+int main(void)
+{
+    SRunner *sr = srunner_create(addr_suite());
+    int failed;
+
+    temp_db("init");          /* one directory for all forked tests */
+    srunner_add_suite(sr, config_suite());
+    srunner_add_suite(sr, log_suite());
+    srunner_add_suite(sr, state_suite());
+    srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, policy_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    temp_cleanup();
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,462 @@
+/*
+ * test_policy.c - the session limits end to end through the engine, with a
+ * fake clock and a real (temporary) SQLite database
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "policy.h"
+#include "testutil.h"
+
+static struct sg_engine *eng;
+
+static void setup(void)
+{
+    fake_now = 1700000000;
+    eng = test_engine();
+}
+
+static void teardown(void)
+{
+    if (getenv("SG_TEST_DUMP") != NULL)     /* debugging aid */
+        for (int i = 0; i < captured.n; i++)
+            fprintf(stderr, "%s\n", captured.line[i]);
+    sg_engine_close(eng, "test");
+    sg_event_clear_overrides();
+    sg_alloc_fail_after(-1);
+}
+
+/* policy - run SQL against the engine's database and reload */
+static void policy(const char *sql)
+{
+    test_sql(temp_db_of(eng), sql);
+    sg_engine_tick(eng);
+}
+
+static struct sg_session *connect_as(const char *addr, const char *service,
+                                     struct sg_verdict *v)
+{
+    struct sg_session_info info = { addr, NULL, service };
+    struct sg_session *s = sg_session_new(eng, &info);
+
+    ck_assert_ptr_nonnull(s);
+    sg_session_connect(s, v);
+    return s;
+}
+
+/* connect_verdict - connect, return the action, close again */
+static enum sg_action connect_once(const char *addr, struct sg_verdict *v)
+{
+    struct sg_session *s = connect_as(addr, "smtpd", v);
+
+    sg_session_free(s);
+    return v->action;
+}
+
+static int db_count(const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n = -1;
+
+    ck_assert_int_eq(sqlite3_open(temp_db_of(eng), &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+START_TEST(test_plain_session_passes)
+{
+    struct sg_verdict v;
+    struct sg_session *s = connect_as("192.0.2.1", "smtpd", &v);
+
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_helo(s, "mx.example.com", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_mail(s, "<a@example.com>", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_free(s);
+    ck_assert_int_eq(sg_state_conc_total(eng->state), 0);
+}
+END_TEST
+
+START_TEST(test_deny_list)
+{
+    struct sg_verdict v;
+
+    policy("INSERT INTO ip_lists (list, network) VALUES "
+           "('denySMTPConnectionsFromAlways', '192.0.2.0/24'),"
+           "('whiteListedIPs', '192.0.2.5')");
+    ck_assert_int_eq(connect_once("192.0.2.5", &v), SG_ACT_REJECT);
+    ck_assert_str_eq(v.code, "554");
+    ck_assert_str_eq(v.xcode, "5.7.1");
+    ck_assert_ptr_nonnull(strstr(v.text, "[smtpguard 00200159]"));
+    ck_assert_ptr_nonnull(capture_find("entry=192.0.2.0/24"));
+    ck_assert_int_eq(connect_once("192.0.3.5", &v), SG_ACT_NONE);
+    policy("UPDATE settings SET value = '2' WHERE name = 'DoDenyConnect'");
+    capture_reset();
+    ck_assert_int_eq(connect_once("192.0.2.5", &v), SG_ACT_NONE);
+    ck_assert_ptr_nonnull(capture_find("id=00200159 event=smtp_connection_"
+                                       "denied severity=notice "
+                                       "action=monitor"));
+}
+END_TEST
+
+START_TEST(test_global_and_service_sessions)
+{
+    struct sg_verdict v;
+    struct sg_session *a, *b, *c;
+
+    policy("UPDATE settings SET value = '2' WHERE name = 'maxSMTPSessions';"
+           "INSERT INTO service_limits VALUES ('submission', 1, NULL)");
+    a = connect_as("192.0.2.1", "smtpd", &v);
+    b = connect_as("192.0.2.2", "submission", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    c = connect_as("192.0.2.3", "smtpd", &v);
+    ck_assert_int_eq(v.action, SG_ACT_CLOSE);
+    ck_assert_str_eq(v.code, "421");
+    ck_assert_str_eq(v.xcode, "4.7.0");
+    ck_assert_ptr_nonnull(strstr(v.text, "00200150"));
+    ck_assert_ptr_nonnull(capture_find("scope=global"));
+    sg_session_free(c);
+    sg_session_free(a);
+    c = connect_as("192.0.2.3", "submission", &v);
+    ck_assert_int_eq(v.action, SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(capture_find("service=submission session=4 "
+                                       "max_sessions=1 scope=service"));
+    sg_session_free(c);
+    c = connect_as("192.0.2.3", "smtpd", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_free(c);
+    sg_session_free(b);
+    ck_assert_int_eq(sg_state_conc_total(eng->state), 0);
+}
+END_TEST
+
+START_TEST(test_ip_sessions_ipv6_prefix)
+{
+    struct sg_verdict v;
+    struct sg_session *s[3];
+
+    policy("UPDATE settings SET value = '2' WHERE name = 'maxSMTPipSessions'");
+    s[0] = connect_as("2001:db8:1:2::1", "smtpd", &v);
+    s[1] = connect_as("2001:db8:1:2::2", "smtpd", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    ck_assert_int_eq(connect_once("2001:db8:1:3::1", &v), SG_ACT_NONE);
+    ck_assert_int_eq(connect_once("2001:db8:1:2:ffff::9", &v), SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(strstr(v.text, "00200153"));
+    ck_assert_ptr_nonnull(capture_find("network=2001:db8:1:2::/64 "
+                                       "max_sessions=2"));
+    /* Operator narrows the aggregation: the addresses are separate now. */
+    policy("UPDATE settings SET value = '128' WHERE name = "
+           "'ipv6AggregatePrefix'");
+    ck_assert_int_eq(connect_once("2001:db8:1:2:ffff::9", &v), SG_ACT_NONE);
+    sg_session_free(s[0]);
+    sg_session_free(s[1]);
+    ck_assert_int_eq(sg_state_conc_total(eng->state), 0);
+}
+END_TEST
+
+START_TEST(test_frequency_ban_persists)
+{
+    struct sg_verdict v;
+    struct sg_engine_opts o = { NULL, &test_log, fake_clock, NULL };
+    struct sg_err err;
+    char path[128];
+
+    policy("UPDATE settings SET value = '3' WHERE name = 'maxSMTPipConnects';"
+           "UPDATE settings SET value = '60' WHERE name = "
+           "'maxSMTPipDuration';"
+           "UPDATE settings SET value = '120' WHERE name = "
+           "'maxSMTPipExpiration'");
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(connect_once("198.51.100.7", &v), SG_ACT_NONE);
+    ck_assert_int_eq(connect_once("198.51.100.7", &v), SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(strstr(v.text, "00200154"));
+    ck_assert_ptr_nonnull(capture_find("connections=4 duration=60 "
+                                       "max_connects=3 ban_seconds=120"));
+    /* Written through at once, before any flush. */
+    ck_assert_int_eq(db_count("SELECT count(*) FROM bans WHERE key = "
+                              "'198.51.100.7' AND reason = '00200154'"), 1);
+    fake_now += 30;
+    ck_assert_int_eq(connect_once("198.51.100.7", &v), SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(strstr(v.text, "00200155"));
+    ck_assert_ptr_nonnull(capture_find("remaining=90 ban_reason=00200154"));
+    ck_assert_int_eq(connect_once("198.51.100.8", &v), SG_ACT_NONE);
+
+    /* Restart: the ban is still there. */
+    snprintf(path, sizeof(path), "%s", temp_db_of(eng));
+    sg_engine_close(eng, "restart");
+    o.db_path = path;
+    ck_assert_int_eq(sg_engine_open(&o, &eng, &err), SG_OK);
+    ck_assert_int_eq(connect_once("198.51.100.7", &v), SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(strstr(v.text, "00200155"));
+    /* An operator lifts the ban: effective at the next maintenance pass. */
+    policy("DELETE FROM bans WHERE key = '198.51.100.7'");
+    ck_assert_int_eq(connect_once("198.51.100.7", &v), SG_ACT_NONE);
+    /* And bans expire by themselves. */
+    for (int i = 0; i < 4; i++)
+        connect_once("198.51.100.9", &v);
+    ck_assert_int_eq(v.action, SG_ACT_CLOSE);
+    fake_now += 121;
+    ck_assert_int_eq(connect_once("198.51.100.9", &v), SG_ACT_NONE);
+}
+END_TEST
+
+START_TEST(test_frequency_monitor_and_counters_persist)
+{
+    struct sg_verdict v;
+    struct sg_engine_opts o = { NULL, &test_log, fake_clock, NULL };
+    struct sg_err err;
+    char path[128];
+
+    policy("UPDATE settings SET value = '2' WHERE name = 'maxSMTPipConnects';"
+           "UPDATE settings SET value = '2' WHERE name = 'DoFrequencyIP'");
+    capture_reset();
+    for (int i = 0; i < 6; i++)
+        ck_assert_int_eq(connect_once("203.0.113.1", &v), SG_ACT_NONE);
+    /* Logged once per window, at the crossing. */
+    ck_assert_int_eq(capture_count("id=00200154"), 1);
+    ck_assert_ptr_nonnull(capture_find("action=monitor"));
+    ck_assert_int_eq(db_count("SELECT count(*) FROM bans"), 0);
+    /* Closing flushes: the count is in the database. */
+    snprintf(path, sizeof(path), "%s", temp_db_of(eng));
+    sg_engine_close(eng, "test");
+    o.db_path = path;
+    ck_assert_int_eq(sg_engine_open(&o, &eng, &err), SG_OK);
+    ck_assert_int_eq(db_count("SELECT count FROM ip_rate WHERE key = "
+                              "'203.0.113.1'"), 6);
+}
+END_TEST
+
+START_TEST(test_domain_ip_switches)
+{
+    struct sg_verdict v;
+    struct sg_session *s;
+    const char *clients[] = { "192.0.2.1", "192.0.2.200", "198.51.100.1",
+                              "203.0.113.1" };
+
+    policy("UPDATE settings SET value = '1' WHERE name = 'DoDomainIP';"
+           "UPDATE settings SET value = '2' WHERE name = 'maxSMTPdomainIP';"
+           "INSERT INTO domain_lists (list, domain) VALUES "
+           "('maxSMTPdomainIPWL', 'big.example')");
+    for (int i = 0; i < 4; i++) {
+        s = connect_as(clients[i], "smtpd", &v);
+        sg_session_mail(s, "<user@Spread.Example.>", &v);
+        if (i < 3) {
+            /* two /24s after i=2: 192.0.2.0/24 twice, then 198.51.100.0/24 */
+            ck_assert_msg(v.action == SG_ACT_NONE, "client %d refused", i);
+        } else {
+            ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+            ck_assert_str_eq(v.code, "451");
+            ck_assert_str_eq(v.xcode, "4.7.1");
+            ck_assert_ptr_nonnull(strstr(v.text, "00200156"));
+            ck_assert_uint_eq(sg_session_errors(s), 1);
+        }
+        sg_session_free(s);
+    }
+    ck_assert_ptr_nonnull(capture_find("domain=spread.example subnets=3 "
+                                       "max_subnets=2"));
+    s = connect_as("192.0.2.1", "smtpd", &v);
+    sg_session_mail(s, "<other@spread.example>", &v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_ptr_nonnull(strstr(v.text, "00200157"));
+    ck_assert_int_eq(db_count("SELECT count(*) FROM bans WHERE kind = "
+                              "'domain' AND key = 'spread.example'"), 1);
+    /* Exempt domain (and its subdomains), null sender. */
+    for (int i = 0; i < 4; i++) {
+        struct sg_session *t = connect_as(clients[i], "smtpd", &v);
+
+        sg_session_mail(t, "<x@mail.big.example>", &v);
+        ck_assert_int_eq(v.action, SG_ACT_NONE);
+        sg_session_mail(t, "<>", &v);
+        ck_assert_int_eq(v.action, SG_ACT_NONE);
+        sg_session_free(t);
+    }
+    /* The domain of a quoted local part holding '@' is the last one. */
+    for (int i = 0; i < 4; i++) {
+        struct sg_session *t = connect_as(clients[i], "smtpd", &v);
+
+        sg_session_mail(t, "<\"a@spread.example\"@quoted.example>", &v);
+        sg_session_free(t);
+    }
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_ptr_nonnull(capture_find("domain=quoted.example subnets=3"));
+    sg_session_free(s);
+}
+END_TEST
+
+START_TEST(test_max_errors_closes)
+{
+    struct sg_verdict v;
+    struct sg_session *s;
+
+    policy("UPDATE settings SET value = '2' WHERE name = 'MaxErrors'");
+    s = connect_as("192.0.2.1", "smtpd", &v);
+    sg_session_unknown(s, "FOO bar", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_unknown(s, "BAR", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_unknown(s, "BAZ\r\nINJECTED", &v);
+    ck_assert_int_eq(v.action, SG_ACT_CLOSE);
+    ck_assert_str_eq(v.code, "421");
+    ck_assert_ptr_nonnull(strstr(v.text, "00200158"));
+    ck_assert_ptr_nonnull(capture_find("command=FOO errors=1 max_errors=2"));
+    ck_assert_ptr_nonnull(capture_find("errors=3 max_errors=2 msg="));
+    ck_assert_ptr_null(capture_find("INJECTED"));
+    sg_session_free(s);
+}
+END_TEST
+
+START_TEST(test_exempt_skips_limits)
+{
+    struct sg_verdict v;
+    struct sg_session *s[4];
+
+    policy("UPDATE settings SET value = '1' WHERE name = 'maxSMTPipSessions';"
+           "UPDATE settings SET value = '1' WHERE name = 'maxSMTPipConnects';"
+           "UPDATE settings SET value = 'debug' WHERE name = 'logLevel';"
+           "INSERT INTO ip_lists (list, network) VALUES "
+           "('ispip', '192.0.2.0/28'), ('whiteListedIPs', '2001:db8::/32')");
+    for (int i = 0; i < 4; i++) {
+        s[i] = connect_as(i % 2 ? "192.0.2.3" : "2001:db8::7", "smtpd", &v);
+        ck_assert_int_eq(v.action, SG_ACT_NONE);
+    }
+    ck_assert_ptr_nonnull(capture_find("id=00200161 event=session_limits_"
+                                       "exempt severity=debug action=accept"));
+    ck_assert_ptr_nonnull(capture_find("list=ispip entry=192.0.2.0/28"));
+    for (int i = 0; i < 4; i++)
+        sg_session_free(s[i]);
+    /* Local submission without an address is not limited either. */
+    ck_assert_int_eq(connect_once(NULL, &v), SG_ACT_NONE);
+    ck_assert_int_eq(connect_once("unknown", &v), SG_ACT_NONE);
+}
+END_TEST
+
+START_TEST(test_score_mode)
+{
+    struct sg_verdict v;
+    struct sg_session *keep;
+
+    policy("UPDATE settings SET value = '3' WHERE name = 'DoFrequencyIP';"
+           "UPDATE settings SET value = '3' WHERE name = "
+           "'DoMaxSMTPipSessions';"
+           "UPDATE settings SET value = '1' WHERE name = 'maxSMTPipSessions';"
+           "UPDATE settings SET value = '2' WHERE name = 'maxSMTPipConnects';"
+           "UPDATE settings SET value = '30' WHERE name = 'scoreFrequencyIP';"
+           "UPDATE settings SET value = '30' WHERE name = "
+           "'scoreMaxSMTPipSessions';"
+           "UPDATE settings SET value = '50' WHERE name = "
+           "'penaltyScoreThreshold'");
+    /* One check over its limit: 30 < 50, accepted, logged as score. */
+    keep = connect_as("192.0.2.50", "smtpd", &v);
+    ck_assert_int_eq(connect_once("192.0.2.50", &v), SG_ACT_NONE);
+    ck_assert_ptr_nonnull(capture_find("id=00200153 event=max_smtp_ip_"
+                                       "sessions_reached severity=warning "
+                                       "action=score"));
+    /* Third connection: frequency crosses too, 60 >= 50: refused. */
+    ck_assert_int_eq(connect_once("192.0.2.50", &v), SG_ACT_REJECT);
+    ck_assert_str_eq(v.code, "554");
+    ck_assert_ptr_nonnull(strstr(v.text, "00200160"));
+    ck_assert_ptr_nonnull(capture_find("score=60 threshold=50 parts=\""
+                                       "FrequencyIP=30,MaxSMTPipSessions=30\""));
+    sg_session_free(keep);
+}
+END_TEST
+
+START_TEST(test_catalogue_override_monitor)
+{
+    struct sg_verdict v;
+    struct sg_session *s[3];
+
+    policy("UPDATE settings SET value = '2' WHERE name = 'maxSMTPipSessions';"
+           "UPDATE catalogue SET action_override = 'monitor' WHERE "
+           "name = 'max_smtp_ip_sessions_reached'");
+    for (int i = 0; i < 3; i++) {
+        s[i] = connect_as("192.0.2.60", "smtpd", &v);
+        ck_assert_int_eq(v.action, SG_ACT_NONE);
+    }
+    ck_assert_ptr_nonnull(capture_find("id=00200153 event=max_smtp_ip_"
+                                       "sessions_reached severity=warning "
+                                       "action=monitor"));
+    for (int i = 0; i < 3; i++)
+        sg_session_free(s[i]);
+}
+END_TEST
+
+START_TEST(test_session_alloc_failure)
+{
+    struct sg_session_info info = { "192.0.2.1", NULL, "smtpd" };
+    struct sg_verdict v;
+
+    capture_reset();
+    sg_alloc_fail_after(0);
+    ck_assert_ptr_null(sg_session_new(eng, &info));
+    sg_alloc_fail_after(-1);
+    ck_assert_ptr_nonnull(capture_find("id=00200152 event=failed_create_new_"
+                                       "session severity=critical "
+                                       "action=tempfail client=192.0.2.1"));
+    sg_verdict_session_alloc(&v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_str_eq(v.code, "451");
+    ck_assert_str_eq(v.xcode, "4.3.0");
+    ck_assert_ptr_nonnull(strstr(v.text, "00200152"));
+    /* The daemon goes on serving. */
+    ck_assert_int_eq(connect_once("192.0.2.1", &v), SG_ACT_NONE);
+    ck_assert_int_eq(sg_state_conc_total(eng->state), 0);
+}
+END_TEST
+
+START_TEST(test_live_reload_and_signal)
+{
+    struct sg_verdict v;
+    struct sg_session *a;
+
+    policy("UPDATE settings SET value = '1' WHERE name = 'maxSMTPipSessions'");
+    ck_assert_ptr_nonnull(capture_find("trigger=\"database change\""));
+    a = connect_as("192.0.2.70", "smtpd", &v);
+    ck_assert_int_eq(connect_once("192.0.2.70", &v), SG_ACT_CLOSE);
+    policy("UPDATE settings SET value = '5' WHERE name = 'maxSMTPipSessions'");
+    ck_assert_int_eq(connect_once("192.0.2.70", &v), SG_ACT_NONE);
+    /* A session keeps the policy it started with. */
+    ck_assert_int_eq(sg_config_get(eng->conf.cur, SG_SET_max_ip_sessions), 5);
+    capture_reset();
+    sg_engine_request_reload(eng);
+    sg_engine_tick(eng);
+    ck_assert_ptr_nonnull(capture_find("trigger=signal"));
+    /* logLevel follows the setting. */
+    policy("UPDATE settings SET value = 'warning' WHERE name = 'logLevel'");
+    ck_assert_int_eq(atomic_load(&test_log.max_severity), SG_SEV_WARNING);
+    sg_session_free(a);
+}
+END_TEST
+
+Suite *policy_suite(void)
+{
+    Suite *s = suite_create("policy");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_plain_session_passes);
+    tcase_add_test(tc, test_deny_list);
+    tcase_add_test(tc, test_global_and_service_sessions);
+    tcase_add_test(tc, test_ip_sessions_ipv6_prefix);
+    tcase_add_test(tc, test_frequency_ban_persists);
+    tcase_add_test(tc, test_frequency_monitor_and_counters_persist);
+    tcase_add_test(tc, test_domain_ip_switches);
+    tcase_add_test(tc, test_max_errors_closes);
+    tcase_add_test(tc, test_exempt_skips_limits);
+    tcase_add_test(tc, test_score_mode);
+    tcase_add_test(tc, test_catalogue_override_monitor);
+    tcase_add_test(tc, test_session_alloc_failure);
+    tcase_add_test(tc, test_live_reload_and_signal);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}

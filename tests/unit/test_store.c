@@ -1,0 +1,359 @@
+/*
+ * test_store.c - database creation, migrations, validation triggers,
+ * policy loading and the persistence of state
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "testutil.h"
+
+static int query_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int v = -1;
+
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* sql_error - run SQL expecting failure; returns the error text */
+static const char *sql_error(const char *path, const char *sql)
+{
+    static char msg[256];
+    sqlite3 *db;
+    char *err = NULL;
+
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK)
+        msg[0] = '\0';
+    else
+        snprintf(msg, sizeof(msg), "%s", err);
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return msg;
+}
+
+static struct sg_store *open_store(const char *path)
+{
+    struct sg_store *s;
+    struct sg_err err;
+
+    ck_assert_msg(sg_store_open(path, &test_log, &s, &err) == SG_OK,
+                  "open %s: %s", path, err.msg);
+    return s;
+}
+
+START_TEST(test_create)
+{
+    const char *p = temp_db("create.db");
+    struct sg_store *s;
+
+    capture_reset();
+    s = open_store(p);
+    ck_assert_int_eq(sg_store_schema_version(s), SG_SCHEMA_VERSION);
+    ck_assert_int_eq(capture_count("id=00290009"), 1);
+    sg_store_close(s);
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), SG_SCHEMA_VERSION);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM setting_info"),
+                     SG_SET_COUNT);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM settings"),
+                     SG_SET_COUNT);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM catalogue"),
+                     SG_EV_COUNT);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_lists WHERE "
+                               "list = 'noProcessingIPs'"), 2);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM pragma_journal_mode "
+                               "WHERE journal_mode = 'wal'"), 1);
+    /* Reopen: nothing created or migrated, operator values kept. */
+    test_sql(p, "UPDATE settings SET value = '9' WHERE name = 'MaxErrors'");
+    capture_reset();
+    s = open_store(p);
+    sg_store_close(s);
+    ck_assert_int_eq(captured.n, 0);
+    ck_assert_int_eq(query_int(p, "SELECT value FROM settings WHERE name = "
+                               "'MaxErrors'"), 9);
+}
+END_TEST
+
+START_TEST(test_refuse_newer_and_foreign)
+{
+    const char *p = temp_db("newer.db");
+    struct sg_store *s;
+    struct sg_err err;
+
+    capture_reset();
+    sg_store_close(open_store(p));
+    test_sql(p, "PRAGMA user_version = 99");
+    ck_assert_int_eq(sg_store_open(p, &test_log, &s, &err), SG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "newer"));
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 99);
+
+    p = temp_db("foreign.db");
+    test_sql(p, "CREATE TABLE mine (x)");
+    ck_assert_int_eq(sg_store_open(p, &test_log, &s, &err), SG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not smtpguard's"));
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM sqlite_master"), 1);
+
+    ck_assert_int_eq(sg_store_open("/nonexistent/dir/x.db", &test_log, &s,
+                                   &err), SG_EDB);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/dir/x.db"));
+}
+END_TEST
+
+static const struct sg_migration test_migrations[] = {
+    { 2, "002_test.sql", "CREATE TABLE added_in_2 (x INTEGER);" },
+    { 3, "003_test.sql", "ALTER TABLE added_in_2 ADD COLUMN y TEXT;" },
+};
+
+static const struct sg_migration broken_migrations[] = {
+    { 2, "002_test.sql", "CREATE TABLE added_in_2 (x INTEGER);" },
+    { 3, "003_broken.sql", "ALTER TABLE no_such_table ADD COLUMN y;" },
+};
+
+START_TEST(test_migrate_in_place)
+{
+    const char *p = temp_db("migrate.db");
+    struct sg_store *s;
+    struct sg_err err;
+
+    capture_reset();
+    sg_store_close(open_store(p));
+    test_sql(p, "INSERT INTO bans VALUES ('ip', '192.0.2.1', '00200154', 1, "
+             "4000000000)");
+    ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations, 2, 3,
+                                        &s, &err), SG_OK);
+    sg_store_close(s);
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 3);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM pragma_table_info("
+                               "'added_in_2') WHERE name = 'y'"), 1);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 1);
+    ck_assert_ptr_nonnull(capture_find("id=00290008"));
+    ck_assert_ptr_nonnull(capture_find("from=1 to=3"));
+}
+END_TEST
+
+START_TEST(test_migrate_failure_rolls_back)
+{
+    const char *p = temp_db("broken.db");
+    struct sg_store *s;
+    struct sg_err err;
+
+    capture_reset();
+    sg_store_close(open_store(p));
+    ck_assert_int_ne(sg_store_open_with(p, &test_log, broken_migrations, 2, 3,
+                                        &s, &err), SG_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "003_broken.sql"));
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 1);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM sqlite_master WHERE "
+                               "name = 'added_in_2'"), 0);
+    /* A gap in the chain is refused too. */
+    ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations + 1, 1,
+                                        3, &s, &err), SG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no migration to schema version 2"));
+}
+END_TEST
+
+START_TEST(test_sql_validation_triggers)
+{
+    const char *p = temp_db("triggers.db");
+    int serial;
+
+    capture_reset();
+    sg_store_close(open_store(p));
+    serial = query_int(p, "SELECT value FROM meta WHERE key='policy_serial'");
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'abc' WHERE name = 'maxSMTPipSessions'"),
+                          "whole number"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'100001' WHERE name = 'maxSMTPipSessions'"),
+                          "whole number"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'4' WHERE name = 'DoFrequencyIP'"),
+                          "whole number"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "INSERT INTO settings "
+                          "(name, value) VALUES ('maxSMTPipSesions', '3')"),
+                          "unknown setting"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'10x' WHERE name = 'maxSMTPipDuration'"),
+                          "seconds"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'loud' WHERE name = 'logLevel'"), "severity"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "INSERT INTO ip_lists (list, "
+                          "network) VALUES ('blackList', '192.0.2.1')"),
+                          "CHECK constraint"));
+    /* Refused statements changed nothing. */
+    ck_assert_int_eq(query_int(p, "SELECT value FROM meta WHERE "
+                               "key='policy_serial'"), serial);
+    ck_assert_str_eq(sql_error(p, "UPDATE settings SET value = '2h' WHERE "
+                               "name = 'maxSMTPipExpiration'"), "");
+    ck_assert_str_eq(sql_error(p, "UPDATE settings SET value = 'debug' WHERE "
+                               "name = 'logLevel'"), "");
+    ck_assert_int_eq(query_int(p, "SELECT value FROM meta WHERE "
+                               "key='policy_serial'"), serial + 2);
+}
+END_TEST
+
+START_TEST(test_load_config)
+{
+    const char *p = temp_db("config.db");
+    struct sg_store *s;
+    struct sg_config *cfg, *cfg2;
+    struct sg_err err;
+
+    capture_reset();
+    s = open_store(p);
+    test_sql(p, "UPDATE settings SET value = '3' WHERE name = 'MaxErrors';"
+             "UPDATE settings SET value = '15m' WHERE name = "
+             "'maxSMTPipDuration';"
+             "INSERT INTO ip_lists (list, network) VALUES "
+             "('denySMTPConnectionsFromAlways', '192.0.2.0/24'),"
+             "('ispip', '2001:db8::/32'), ('whiteListedIPs', '192.0.2.1/8');"
+             "INSERT INTO domain_lists (list, domain) VALUES "
+             "('maxSMTPdomainIPWL', 'example.com');"
+             "INSERT INTO service_limits VALUES ('submission', 4, NULL);"
+             "UPDATE catalogue SET severity_override = 'error', "
+             "action_override = 'monitor' WHERE id = '00200153';"
+             "UPDATE catalogue SET action_override = 'reject' WHERE "
+             "id = '00290001';");
+    ck_assert_int_eq(sg_store_load_config(s, NULL, &cfg, &err), SG_OK);
+    ck_assert_int_eq(sg_config_get(cfg, SG_SET_max_errors), 3);
+    ck_assert_int_eq(sg_config_get(cfg, SG_SET_ip_duration), 900);
+    ck_assert_int_eq(sg_config_service_limit(cfg, "submission"), 4);
+    ck_assert(sg_config_domain_exempt(cfg, "example.com"));
+    /* 2 default + 2 good networks, 1 domain, 1 service. */
+    ck_assert_int_eq(cfg->entries, 6);
+    ck_assert_ptr_nonnull(capture_find("entry=192.0.2.1/8"));
+    ck_assert_ptr_nonnull(capture_find("refuses nothing"));
+    ck_assert_int_eq(sg_event_severity(SG_EV_MAX_IP_SESSIONS), SG_SEV_ERR);
+    ck_assert_int_eq(sg_event_action(SG_EV_MAX_IP_SESSIONS), SG_ACT_MONITOR);
+    ck_assert_int_eq(sg_event_action(SG_EV_STARTED), SG_ACT_NONE);
+
+    /* A value SQL lets through but the daemon refuses: the last good value
+     * stays (15 minutes), not the default. */
+    test_sql(p, "UPDATE settings SET value = '0' WHERE name = "
+             "'maxSMTPipDuration'");
+    capture_reset();
+    ck_assert_int_eq(sg_store_load_config(s, cfg, &cfg2, &err), SG_OK);
+    ck_assert_int_eq(sg_config_get(cfg2, SG_SET_ip_duration), 900);
+    ck_assert_ptr_nonnull(capture_find("setting=maxSMTPipDuration"));
+    ck_assert_ptr_nonnull(capture_find("kept=900"));
+    sg_config_unref(cfg2);
+    sg_config_unref(cfg);
+    sg_event_clear_overrides();
+    sg_store_close(s);
+}
+END_TEST
+
+START_TEST(test_state_round_trip)
+{
+    const char *p = temp_db("state.db");
+    struct sg_store *s;
+    struct sg_state *st = sg_state_new(), *st2 = sg_state_new();
+    struct sg_flush_batch b;
+    struct sg_ban ban = { .kind = SG_BAN_IP, .created = 1000,
+                          .expires = 5000 }, got;
+    struct sg_err err;
+
+    capture_reset();
+    s = open_store(p);
+    for (int i = 0; i < 5; i++)
+        sg_state_rate_hit(st, "192.0.2.9", 1000, 90);
+    sg_state_domain_hit(st, "example.com", "192.0.2.0/24", 1000, 3600);
+    sg_state_domain_hit(st, "example.com", "198.51.100.0/24", 1001, 3600);
+    strcpy(ban.key, "203.0.113.5");
+    strcpy(ban.reason, "00200154");
+    ck_assert_int_eq(sg_store_write_ban(s, &ban, &err), SG_OK);
+    ck_assert_int_eq(sg_state_collect(st, &b), SG_OK);
+    ck_assert_int_eq(sg_store_flush(s, &b, &err), SG_OK);
+    sg_flush_batch_free(&b);
+
+    ck_assert_int_eq(sg_store_load_state(s, st2, 1010, 90, 3600, &err), SG_OK);
+    ck_assert(sg_state_ban_find(st2, SG_BAN_IP, "203.0.113.5", 1010, &got));
+    ck_assert_str_eq(got.reason, "00200154");
+    ck_assert_uint_eq(sg_state_rate_hit(st2, "192.0.2.9", 1010, 90), 6);
+    ck_assert_uint_eq(sg_state_domain_hit(st2, "example.com",
+                                          "203.0.113.0/24", 1010, 3600), 3);
+
+    /* Purge drops what expired. */
+    ck_assert_int_eq(sg_store_purge(s, 6000, 90, 3600, &err), SG_OK);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 0);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_rate"), 0);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM domain_ip"), 0);
+    sg_store_close(s);
+    sg_state_free(st);
+    sg_state_free(st2);
+}
+END_TEST
+
+struct writer {
+    struct sg_store *s;
+    int id;
+    int failures;
+};
+
+static void *ban_writer(void *arg)
+{
+    struct writer *w = arg;
+    struct sg_err err;
+
+    for (int i = 0; i < 50; i++) {
+        struct sg_ban b = { .kind = SG_BAN_IP, .created = 1,
+                            .expires = 4000000000 };
+
+        snprintf(b.key, sizeof(b.key), "198.51.100.%d-%d", w->id, i);
+        strcpy(b.reason, "00200154");
+        if (sg_store_write_ban(w->s, &b, &err) != SG_OK)
+            w->failures++;
+    }
+    return NULL;
+}
+
+START_TEST(test_concurrent_ban_writes)
+{
+    const char *p = temp_db("pool.db");
+    struct sg_store *s;
+    pthread_t t[6];
+    struct writer w[6];
+
+    capture_reset();
+    s = open_store(p);
+    for (int i = 0; i < 6; i++) {
+        w[i] = (struct writer) { s, i, 0 };
+        pthread_create(&t[i], NULL, ban_writer, &w[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(w[i].failures, 0);
+    }
+    sg_store_close(s);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 300);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, test_create);
+    tcase_add_test(tc, test_refuse_newer_and_foreign);
+    tcase_add_test(tc, test_migrate_in_place);
+    tcase_add_test(tc, test_migrate_failure_rolls_back);
+    tcase_add_test(tc, test_sql_validation_triggers);
+    tcase_add_test(tc, test_load_config);
+    tcase_add_test(tc, test_state_round_trip);
+    tcase_add_test(tc, test_concurrent_ban_writes);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
