@@ -79,7 +79,7 @@ static void usage(FILE *fp)
 "  -l           log to standard error as well as to syslog\n"
 "  -L FACILITY  syslog facility (default mail)\n"
 "  -n           check: validate the options, the database and its policies,\n"
-"               report problems and exit (0 good, 1 bad)\n"
+"               report problems and exit (0 good, 1 bad); with -u, as USER\n"
 "  -V           print the version and exit\n"
 "  -h           this help\n"
 "\n"
@@ -388,6 +388,11 @@ int main(int argc, char **argv)
     log_to_stderr = o.stderr_log;
     atomic_init(&log.max_severity, SG_SEV_INFO);
     if (o.check) {
+        /* As the daemon's user: files SQLite creates must stay its own. */
+        if (o.user != NULL) {
+            lookup_user(o.user, &ids);
+            drop_privileges(&ids, o.user);
+        }
         log.sink = check_sink;
         log.arg = NULL;
         rc = check_only(&o, &log);

@@ -1,0 +1,32 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages smtpguard needs.
+#
+#   contrib/install-deps.sh          build and run the daemon
+#   contrib/install-deps.sh --test   also what the test suite needs: a
+#                                    Postfix to attach to, rsyslog, python3
+#
+# Needs root (uses sudo when run by another user). Postfix is installed
+# without configuring the system instance ("No configuration"); the tests
+# run private instances of their own.
+set -eu
+
+build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3"
+test="check postfix rsyslog python3 procps"
+
+pkgs="$build check"
+[ "${1:-}" = "--test" ] && pkgs="$build $test"
+
+run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing$missing"
+echo "postfix postfix/main_mailer_type select No configuration" |
+    run debconf-set-selections
+run apt-get update -qq
+run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends $missing
