@@ -75,13 +75,13 @@ static void usage(FILE *fp)
 "  -m MODE      permissions of a unix socket, octal (default 0660: give\n"
 "               Postfix access through the group, e.g. -u smtpguard:postfix)\n"
 "  -P PIDFILE   write the process ID to PIDFILE\n"
-"  -f           stay in the foreground\n"
+"  -f, --foreground  stay in the foreground\n"
 "  -l           log to standard error as well as to syslog\n"
 "  -L FACILITY  syslog facility (default mail)\n"
-"  -n           check: validate the options, the database and its policies,\n"
+"  -n, --check  check: validate the options, the database and its policies,\n"
 "               report problems and exit (0 good, 1 bad); with -u, as USER\n"
-"  -V           print the version and exit\n"
-"  -h           this help\n"
+"  -V, --version  print the version and exit\n"
+"  -h, --help   this help\n"
 "\n"
 "Signals: SIGHUP reloads the policies (changes in the database are also\n"
 "picked up within 2 seconds); SIGTERM stops after writing all counters.\n",
@@ -160,6 +160,13 @@ static void check_socket_spec(const char *spec)
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { "check", no_argument, NULL, 'n' },
+        { "foreground", no_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 },
+    };
     int c;
     char *end;
 
@@ -167,7 +174,8 @@ static void parse_options(int argc, char **argv, struct options *o)
     o->db = SG_DEFAULT_DB;
     o->facility = "mail";
     o->socket_mode = 0660;
-    while ((c = getopt(argc, argv, "p:d:u:m:P:flL:nVh")) != -1) {
+    while ((c = getopt_long(argc, argv, "p:d:u:m:P:flL:nVh", longopts,
+                            NULL)) != -1) {
         switch (c) {
         case 'p': o->socket = optarg; break;
         case 'd': o->db = optarg; break;
