@@ -71,6 +71,17 @@ static int reload(struct sg_engine *eng, const char *trigger)
     return SG_OK;
 }
 
+/* engine_free - release everything; the thread must not be running */
+static void engine_free(struct sg_engine *eng)
+{
+    sg_store_close(eng->store);
+    sg_state_free(eng->state);
+    sg_confhold_destroy(&eng->conf);
+    pthread_cond_destroy(&eng->cv);
+    pthread_mutex_destroy(&eng->mu);
+    free(eng);
+}
+
 int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
                    struct sg_err *err)
 {
@@ -129,12 +140,7 @@ int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
     return SG_OK;
 
 fail:
-    sg_store_close(eng->store);
-    sg_state_free(eng->state);
-    sg_confhold_destroy(&eng->conf);
-    pthread_cond_destroy(&eng->cv);
-    pthread_mutex_destroy(&eng->mu);
-    free(eng);
+    engine_free(eng);
     return rc;
 }
 
@@ -301,10 +307,5 @@ void sg_engine_close(struct sg_engine *eng, const char *reason)
     sg_args_init(&args);
     sg_args_add(&args, "reason", "%s", reason);
     sg_log_event(eng->log, SG_EV_STOPPED, SG_ACT_NONE, NULL, &args);
-    sg_store_close(eng->store);
-    sg_state_free(eng->state);
-    sg_confhold_destroy(&eng->conf);
-    pthread_cond_destroy(&eng->cv);
-    pthread_mutex_destroy(&eng->mu);
-    free(eng);
+    engine_free(eng);
 }

@@ -140,7 +140,12 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *hostname,
     return rc;
 }
 
-static sfsistat mlfi_helo(SMFICTX *ctx, char *helo)
+typedef void (*stage_fn)(struct sg_session *s, const char *arg,
+                         struct sg_verdict *v);
+
+/* run_stage - one SMTP stage: session from the private data, verdict out */
+static sfsistat run_stage(SMFICTX *ctx, const char *where, stage_fn fn,
+                          const char *arg, const char *queue_id)
 {
     struct sg_engine *eng = enter();
     struct sg_session *s = smfi_getpriv(ctx);
@@ -149,54 +154,34 @@ static sfsistat mlfi_helo(SMFICTX *ctx, char *helo)
 
     if (eng == NULL)
         return shutting_down(ctx);
-    if (s == NULL)
-        rc = internal_error(ctx, eng, "helo");
-    else {
-        sg_session_helo(s, helo, &v);
+    if (s == NULL) {
+        rc = internal_error(ctx, eng, where);
+    } else {
+        if (queue_id != NULL)
+            sg_session_set_queue_id(s, queue_id);
+        fn(s, arg, &v);
         rc = milter_apply(ctx, &v);
     }
     leave();
     return rc;
+}
+
+static sfsistat mlfi_helo(SMFICTX *ctx, char *helo)
+{
+    return run_stage(ctx, "helo", sg_session_helo, helo, NULL);
 }
 
 static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
-    struct sg_engine *eng = enter();
-    struct sg_session *s = smfi_getpriv(ctx);
-    struct sg_verdict v;
-    sfsistat rc;
+    const char *qid = smfi_getsymval(ctx, "i");
 
-    if (eng == NULL)
-        return shutting_down(ctx);
-    if (s == NULL)
-        rc = internal_error(ctx, eng, "envfrom");
-    else {
-        sg_session_reset(s);
-        sg_session_set_queue_id(s, smfi_getsymval(ctx, "i"));
-        sg_session_mail(s, argv != NULL ? argv[0] : NULL, &v);
-        rc = milter_apply(ctx, &v);
-    }
-    leave();
-    return rc;
+    return run_stage(ctx, "envfrom", sg_session_mail,
+                     argv != NULL ? argv[0] : NULL, qid ? qid : "");
 }
 
 static sfsistat mlfi_unknown(SMFICTX *ctx, const char *cmd)
 {
-    struct sg_engine *eng = enter();
-    struct sg_session *s = smfi_getpriv(ctx);
-    struct sg_verdict v;
-    sfsistat rc;
-
-    if (eng == NULL)
-        return shutting_down(ctx);
-    if (s == NULL)
-        rc = internal_error(ctx, eng, "unknown");
-    else {
-        sg_session_unknown(s, cmd, &v);
-        rc = milter_apply(ctx, &v);
-    }
-    leave();
-    return rc;
+    return run_stage(ctx, "unknown", sg_session_unknown, cmd, NULL);
 }
 
 /* end_message - end of a transaction, delivered or not */
