@@ -87,7 +87,7 @@ void temp_cleanup(void)
 struct sg_engine *test_engine(void)
 {
     static int seq;
-    char name[32];
+    char name[64];
     struct sg_engine_opts o;
     struct sg_engine *eng;
     struct sg_err err;
