@@ -232,14 +232,23 @@ void sg_engine_tick(struct sg_engine *eng)
         || now < eng->last_purge) {
         sg_time_t ipw = sg_config_get(cfg, SG_SET_ip_duration);
         sg_time_t dw = sg_config_get(cfg, SG_SET_domain_ip_duration);
-        int rc = sg_store_purge(eng->store, now, ipw, dw, &err);
+        int64_t deleted;
+        int rc = sg_store_purge(eng->store, now, ipw, dw, &deleted, &err);
 
         sg_state_purge(eng->state, now, ipw, dw);
         if (rc != SG_OK)
             sg_engine_db_result(eng, "purge", false, &err);
         eng->last_purge = now;
-        /* Our purge moved the ban serial: nothing to reload for it. */
-        if (sg_store_serials(eng->store, &policy, &bans, &err) == SG_OK)
+        /*
+         * Our purge moved the ban serial by one per deleted row, and the
+         * memory state has already dropped those bans. Skip the reload
+         * only if nobody else touched the bans meanwhile: an operator's
+         * unban between our serial read and the purge must still reach
+         * memory at the next tick.
+         */
+        if (deleted > 0
+            && sg_store_serials(eng->store, &policy, &bans, &err) == SG_OK
+            && bans == eng->ban_serial + deleted)
             eng->ban_serial = bans;
     }
     sg_config_unref(cfg);

@@ -692,10 +692,14 @@ int sg_store_flush(struct sg_store *s, const struct sg_flush_batch *b,
 }
 
 int sg_store_purge(struct sg_store *s, sg_time_t now, sg_time_t ip_window,
-                   sg_time_t domain_window, struct sg_err *err)
+                   sg_time_t domain_window, int64_t *bans_deleted,
+                   struct sg_err *err)
 {
     sqlite3_stmt *st[3] = { NULL, NULL, NULL };
     int rc;
+
+    if (bans_deleted != NULL)
+        *bans_deleted = 0;
 
     rc = exec(s->db, "BEGIN IMMEDIATE", "begin purge", err);
     if (rc != SG_OK)
@@ -712,13 +716,19 @@ int sg_store_purge(struct sg_store *s, sg_time_t now, sg_time_t ip_window,
         sqlite3_bind_int64(st[1], 1, now - ip_window);
         sqlite3_bind_int64(st[2], 1, now - domain_window);
     }
-    for (int i = 0; rc == SG_OK && i < 3; i++)
+    for (int i = 0; rc == SG_OK && i < 3; i++) {
         rc = db_status(s->db, sqlite3_step(st[i]), "purge", err);
+        if (rc == SG_OK && i == 0 && bans_deleted != NULL)
+            *bans_deleted = sqlite3_changes(s->db);
+    }
     for (int i = 0; i < 3; i++)
         sqlite3_finalize(st[i]);
     if (rc == SG_OK)
         rc = exec(s->db, "COMMIT", "commit purge", err);
-    if (rc != SG_OK)
+    if (rc != SG_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (bans_deleted != NULL)
+            *bans_deleted = 0;
+    }
     return rc;
 }

@@ -83,9 +83,13 @@ int sg_store_write_ban(struct sg_store *store, const struct sg_ban *ban,
 int sg_store_flush(struct sg_store *store, const struct sg_flush_batch *b,
                    struct sg_err *err);
 
-/* Delete expired bans, windows and histories. */
+/*
+ * Delete expired bans, windows and histories in one transaction. If
+ * bans_deleted is not NULL it gets the number of ban rows deleted (each
+ * moved the ban serial by one), 0 when the purge failed.
+ */
 int sg_store_purge(struct sg_store *store, sg_time_t now,
                    sg_time_t ip_window, sg_time_t domain_window,
-                   struct sg_err *err);
+                   int64_t *bans_deleted, struct sg_err *err);
 
 #endif /* SG_STORE_H */

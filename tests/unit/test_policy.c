@@ -209,6 +209,40 @@ START_TEST(test_frequency_ban_persists)
 }
 END_TEST
 
+/* The purge of expired bans must not hide an operator's unban. */
+START_TEST(test_purge_keeps_operator_changes)
+{
+    struct sg_verdict v;
+    char sql[256];
+
+    policy("UPDATE settings SET value = '1' WHERE name = 'purgeInterval'");
+    snprintf(sql, sizeof(sql), "INSERT INTO bans VALUES "
+             "('ip', '198.51.100.20', '00200154', %ld, %ld), "
+             "('ip', '198.51.100.21', '00200154', %ld, %ld)",
+             (long) fake_now, (long) fake_now + 10,
+             (long) fake_now, (long) fake_now + 1000);
+    policy(sql);
+    ck_assert_int_eq(connect_once("198.51.100.20", &v), SG_ACT_CLOSE);
+    ck_assert_int_eq(connect_once("198.51.100.21", &v), SG_ACT_CLOSE);
+    fake_now += 11;
+    sg_engine_tick(eng);                /* purges the first ban */
+    ck_assert_int_eq(db_count("SELECT count(*) FROM bans"), 1);
+    ck_assert_int_eq(connect_once("198.51.100.20", &v), SG_ACT_NONE);
+    ck_assert_int_eq(connect_once("198.51.100.21", &v), SG_ACT_CLOSE);
+    /* Unban at the same moment as the next purge. */
+    fake_now += 2;
+    policy("DELETE FROM bans WHERE key = '198.51.100.21'");
+    ck_assert_int_eq(connect_once("198.51.100.21", &v), SG_ACT_NONE);
+    /* And a ban added by hand still arrives after a purge. */
+    snprintf(sql, sizeof(sql), "INSERT INTO bans VALUES "
+             "('ip', '198.51.100.22', 'operator', %ld, %ld)",
+             (long) fake_now, (long) fake_now + 1000);
+    fake_now += 2;
+    policy(sql);
+    ck_assert_int_eq(connect_once("198.51.100.22", &v), SG_ACT_CLOSE);
+}
+END_TEST
+
 START_TEST(test_frequency_monitor_and_counters_persist)
 {
     struct sg_verdict v;
@@ -448,6 +482,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, test_global_and_service_sessions);
     tcase_add_test(tc, test_ip_sessions_ipv6_prefix);
     tcase_add_test(tc, test_frequency_ban_persists);
+    tcase_add_test(tc, test_purge_keeps_operator_changes);
     tcase_add_test(tc, test_frequency_monitor_and_counters_persist);
     tcase_add_test(tc, test_domain_ip_switches);
     tcase_add_test(tc, test_max_errors_closes);

@@ -262,6 +262,7 @@ START_TEST(test_state_round_trip)
     struct sg_flush_batch b;
     struct sg_ban ban = { .kind = SG_BAN_IP, .created = 1000,
                           .expires = 5000 }, got;
+    int64_t deleted;
     struct sg_err err;
 
     capture_reset();
@@ -284,8 +285,10 @@ START_TEST(test_state_round_trip)
     ck_assert_uint_eq(sg_state_domain_hit(st2, "example.com",
                                           "203.0.113.0/24", 1010, 3600), 3);
 
-    /* Purge drops what expired. */
-    ck_assert_int_eq(sg_store_purge(s, 6000, 90, 3600, &err), SG_OK);
+    /* Purge drops what expired, and says how many bans went. */
+    ck_assert_int_eq(sg_store_purge(s, 6000, 90, 3600, &deleted, &err),
+                     SG_OK);
+    ck_assert_int_eq(deleted, 1);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 0);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_rate"), 0);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM domain_ip"), 0);
