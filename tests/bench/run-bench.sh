@@ -138,14 +138,21 @@ wait_listening() {
 # Settings for the benchmark: every check on, in block mode, with limits
 # far above what the load reaches.
 configure_smtpguard() {
-    local db=$1 sql name value out
+    local db=$1 sql name value out i
     local -a settings=(
         maxSMTPSessions=100000 maxSMTPipSessions=1000
         maxSMTPipConnects=1000000 maxSMTPdomainIP=100000 MaxErrors=10
         DoMaxSMTPSessions=1 DoMaxSMTPipSessions=1 DoFrequencyIP=1
         DoDomainIP=1 DoMaxErrors=1 DoDenyConnect=1
     )
-    [[ -f $db ]] || die "smtpguard did not create $db"
+    # smtpguard listens before it opens (and creates) the database: wait
+    # until the schema is there.
+    for ((i = 0; i < 200; i++)); do
+        sqlite3 "$db" "SELECT 1 FROM settings LIMIT 1" >/dev/null 2>&1 &&
+            break
+        sleep 0.05
+    done
+    [[ $i -lt 200 ]] || die "smtpguard did not create the schema in $db"
     sql=$'.bail on\n.timeout 10000\nBEGIN;\n'
     for setting in "${settings[@]}"; do
         name=${setting%%=*}
