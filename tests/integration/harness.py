@@ -9,7 +9,9 @@ temporary directory:
     database for every test (IntegrationTestCase.start_guard);
   * a private Postfix instance (Postfix) with its own config, queue and
     data directories and three smtpd services: svcA and svcB use the TCP
-    milter, svcU uses smtpguard's unix socket.
+    milter, svcU uses smtpguard's unix socket. A class with
+    with_postfix = False (it plays the MTA itself, over the milter
+    protocol) gets none.
 
 Every wait is bounded; every process started here is stopped at the end of
 its test or class, also on failure, and dies with the test runner even if
@@ -501,6 +503,18 @@ def smtpguard_binary():
         raise HarnessError(
             f'smtpguard binary {path} not found: build it (cmake --build '
             f'build) or set SMTPGUARD')
+    return path
+
+
+def loadclient_binary():
+    """sg-loadclient (tests/bench), the MTA side of the milter protocol:
+    $SG_LOADCLIENT (set by ctest), else the default build directory."""
+    path = os.environ.get('SG_LOADCLIENT') or os.path.join(
+        REPO, 'build', 'tests', 'bench', 'sg-loadclient')
+    if not os.access(path, os.X_OK):
+        raise HarnessError(
+            f'sg-loadclient binary {path} not found: build it (cmake --build '
+            f'build --target sg-loadclient) or set SG_LOADCLIENT')
     return path
 
 
@@ -1088,15 +1102,19 @@ def ensure_system_user(name):
 # ---------------------------------------------------------------- env
 
 class Env:
-    """Everything one test class runs against."""
+    """Everything one test class runs against. with_postfix=False: no
+    Postfix instance (tests that play the MTA themselves, over the milter
+    protocol); env.postfix stays None."""
 
-    def __init__(self, name):
+    def __init__(self, name, with_postfix=True):
         if os.geteuid() != 0:
             raise HarnessError('the integration tests must run as root '
                                '(they start a Postfix instance and syslog)')
-        require_postfix()
+        if with_postfix:
+            require_postfix()
         smtpguard_binary()
         self.name = name
+        self.with_postfix = with_postfix
         self.root = tempfile.mkdtemp(prefix=f'sgitest-{name}-')
         # Postfix (user postfix) and smtpguard -u must traverse it.
         os.chmod(self.root, 0o755)
@@ -1121,6 +1139,8 @@ class Env:
             raise HarnessError(f'smtpguard exited with {rc}:\n'
                                + tail(g.stderr_path))
         self.template_db = g.db
+        if not self.with_postfix:
+            return self
         ports = set()
         while len(ports) < 3:
             ports.add(free_port())
@@ -1197,6 +1217,9 @@ class IntegrationTestCase(unittest.TestCase):
     whatever it is blocked on."""
 
     env = None
+    # False: the class drives smtpguard over the milter protocol itself and
+    # gets no Postfix instance (faster; env.postfix is None).
+    with_postfix = True
 
     def setUp(self):
         super().setUp()
@@ -1210,7 +1233,7 @@ class IntegrationTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        env = Env(cls.__name__.lower())
+        env = Env(cls.__name__.lower(), with_postfix=cls.with_postfix)
         cls.addClassCleanup(env.close)
         try:
             env.start()
