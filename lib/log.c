@@ -128,8 +128,12 @@ static void render_message(struct out *o, const struct sg_event_def *def,
     while (*p) {
         const char *end;
 
+        /* A placeholder is <name> with name of [a-z0-9_]; any other '<'
+         * is text ("mail from <<sender>>" quotes an address). */
         if (*p == '<' && (end = strchr(p + 1, '>')) != NULL
-            && end - p - 1 < 64) {
+            && end - p - 1 < 64 && end > p + 1
+            && strspn(p + 1, "abcdefghijklmnopqrstuvwxyz0123456789_")
+               == (size_t) (end - p - 1)) {
             char key[64];
             const char *v;
 

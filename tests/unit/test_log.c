@@ -29,11 +29,15 @@ START_TEST(test_catalogue_integrity)
         ck_assert(e->revision >= 1);
         /* Every <placeholder> of the message is a declared parameter. */
         for (const char *p = e->message; (p = strchr(p, '<')) != NULL;) {
-            const char *end = strchr(p, '>');
+            size_t n = strspn(p + 1, "abcdefghijklmnopqrstuvwxyz0123456789_");
+            const char *end = p + 1 + n;
             char key[64];
 
-            ck_assert_ptr_nonnull(end);
-            snprintf(key, sizeof(key), "%.*s", (int) (end - p - 1), p + 1);
+            if (n == 0 || *end != '>') {        /* a literal '<' */
+                p++;
+                continue;
+            }
+            snprintf(key, sizeof(key), "%.*s", (int) n, p + 1);
             ck_assert_msg(strstr(e->params, key) != NULL,
                           "%s: <%s> is not a parameter", e->id, key);
             p = end;
