@@ -65,6 +65,8 @@ static void usage(FILE *fp)
 "      --rcpts N           recipients per message (1, or the --rcpt count)\n"
 "      --helo NAME         HELO name (default: client name or [address])\n"
 "      --auth USER         authenticated session: {auth_type}, {auth_authen}\n"
+"      --rcpt-mailer NAME  {rcpt_mailer} of every recipient (local; smtp or\n"
+"                          esmtp is what the MTA says of a remote one)\n"
 "      --sendmail          send Sendmail's macros instead of Postfix's\n"
 "      --unknown CMD       send SMFIC_UNKNOWN CMD after HELO (repeatable)\n"
 "      --timeout SECONDS   timeout for connect and for each reply (10)\n"
@@ -176,7 +178,7 @@ static void set_client(const char *addr)
 }
 
 enum { O_CLIENTS = 256, O_IPV6, O_CLIENT, O_DAEMON, O_MACRO, O_MAIL,
-       O_DOMAINS, O_RCPT, O_RCPTS, O_HELO, O_AUTH, O_SENDMAIL, O_UNKNOWN,
+       O_DOMAINS, O_RCPT, O_RCPTS, O_HELO, O_AUTH, O_RCPT_MAILER, O_SENDMAIL, O_UNKNOWN,
        O_TIMEOUT, O_JSON };
 
 static const struct option long_opts[] = {
@@ -195,6 +197,7 @@ static const struct option long_opts[] = {
     {"rcpts", required_argument, NULL, O_RCPTS},
     {"helo", required_argument, NULL, O_HELO},
     {"auth", required_argument, NULL, O_AUTH},
+    {"rcpt-mailer", required_argument, NULL, O_RCPT_MAILER},
     {"sendmail", no_argument, NULL, O_SENDMAIL},
     {"unknown", required_argument, NULL, O_UNKNOWN},
     {"timeout", required_argument, NULL, O_TIMEOUT},
@@ -230,6 +233,7 @@ static void parse_option(int ch, char *arg, const char **socket_spec)
         break;
     case O_HELO: cfg.helo = arg; break;
     case O_AUTH: cfg.auth = arg; break;
+    case O_RCPT_MAILER: cfg.rcpt_mailer = arg; break;
     case O_SENDMAIL: cfg.mode = LC_SENDMAIL; break;
     case O_UNKNOWN: cfg.unknown = push(cfg.unknown, &cfg.nunknown, arg);
         break;

@@ -204,7 +204,7 @@ static int postfix_macros(const struct lc_config *cfg,
         ADD("i", id->qid);
         ADD("{rcpt_addr}", rcpt);
         ADD("{rcpt_host}", domain_of(rcpt));
-        ADD("{rcpt_mailer}", "local");
+        ADD("{rcpt_mailer}", cfg->rcpt_mailer ? cfg->rcpt_mailer : "local");
         break;
     case MP_M_DATA:
     case MP_M_EOH:
@@ -249,7 +249,7 @@ static int sendmail_macros(const struct lc_config *cfg,
         ADD("{mail_addr}", id->sender);
         break;
     case MP_M_RCPT:
-        ADD("{rcpt_mailer}", "esmtp");
+        ADD("{rcpt_mailer}", cfg->rcpt_mailer ? cfg->rcpt_mailer : "local");
         ADD("{rcpt_host}", domain_of(rcpt));
         ADD("{rcpt_addr}", rcpt);
         break;

@@ -39,6 +39,7 @@ struct lc_config {
     unsigned rcpts;         /* recipients per message */
     const char *helo;       /* fixed HELO name, or NULL */
     const char *auth;       /* SASL user, or NULL */
+    const char *rcpt_mailer; /* {rcpt_mailer}, NULL: "local" */
     const char **unknown;   /* SMTP commands sent as SMFIC_UNKNOWN */
     size_t nunknown;
 };
