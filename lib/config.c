@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "mailaddr.h"
 
 static const struct sg_setting_def settings[SG_SET_COUNT] = {
 #define SG_SETTING(field, name, type, def, min, max, doc) \
@@ -19,7 +20,11 @@ static const struct sg_setting_def settings[SG_SET_COUNT] = {
 
 static const char *const iplist_names[SG_IPLIST_COUNT] = {
     "denySMTPConnectionsFromAlways", "noProcessingIPs", "whiteListedIPs",
-    "ispip",
+    "ispip", "relayNetworks",
+};
+
+static const char *const relay_policy_names[] = {
+    "rules", "allow", "deny", NULL,
 };
 
 const struct sg_setting_def *sg_setting_def(enum sg_setting id)
@@ -46,8 +51,51 @@ const char *sg_setting_type_name(enum sg_setting_type type)
         return "seconds";
     case SG_T_SEVERITY:
         return "severity";
+    case SG_T_BOOL:
+        return "boolean";
+    case SG_T_CHOICE:
+        return "choice";
     }
     return "?";
+}
+
+const char *const *sg_setting_choices(const struct sg_setting_def *def)
+{
+    if (def->type != SG_T_CHOICE)
+        return NULL;
+    switch (def->id) {
+    case SG_SET_relay_policy:
+        return relay_policy_names;
+    default:
+        return NULL;
+    }
+}
+
+/* parse_word - a boolean or choice setting given by name */
+static int parse_word(const struct sg_setting_def *def, const char *text,
+                      long *out, struct sg_err *err)
+{
+    static const char *const bools[] = {
+        "0", "no", "off", "false", "1", "yes", "on", "true", NULL,
+    };
+    const char *const *names = def->type == SG_T_BOOL ? bools
+        : sg_setting_choices(def);
+    char list[128] = "";
+
+    for (int i = 0; names != NULL && names[i] != NULL; i++) {
+        if (strcasecmp(text, names[i]) == 0) {
+            *out = def->type == SG_T_BOOL ? (i >= 4) : i;
+            return SG_OK;
+        }
+        if (def->type == SG_T_CHOICE || i == 0 || i == 4)
+            snprintf(list + strlen(list), sizeof(list) - strlen(list),
+                     "%s%s", list[0] ? ", " : "", names[i]);
+    }
+    if (def->type == SG_T_BOOL)
+        sg_err_set(err, "not a boolean (yes/no, on/off, true/false, 1/0)");
+    else
+        sg_err_set(err, "not one of: %s", list);
+    return SG_EINVAL;
 }
 
 const char *sg_iplist_name(enum sg_iplist list)
@@ -129,6 +177,8 @@ int sg_setting_parse(const struct sg_setting_def *def, const char *text,
         *out = sev;
         return SG_OK;
     }
+    if (def->type == SG_T_BOOL || def->type == SG_T_CHOICE)
+        return parse_word(def, text, out, err);
     rc = parse_number(text, def->type == SG_T_SECONDS, &v, err);
     if (rc != SG_OK)
         return rc;
@@ -148,8 +198,14 @@ int sg_setting_parse(const struct sg_setting_def *def, const char *text,
 void sg_setting_format(const struct sg_setting_def *def, long value,
                        char *buf, size_t size)
 {
+    const char *const *names = sg_setting_choices(def);
+
     if (def->type == SG_T_SEVERITY)
         snprintf(buf, size, "%s", sg_severity_name((enum sg_severity) value));
+    else if (def->type == SG_T_BOOL)
+        snprintf(buf, size, "%s", value ? "yes" : "no");
+    else if (names != NULL && value >= def->min && value <= def->max)
+        snprintf(buf, size, "%s", names[value]);
     else
         snprintf(buf, size, "%ld", value);
 }
@@ -171,6 +227,22 @@ struct sg_config *sg_config_new(void)
     return cfg;
 }
 
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sg_free(v[i]);
+    sg_free(v);
+}
+
+static void free_pairs(struct sg_pair *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sg_free(v[i].key);
+        sg_free(v[i].value);
+    }
+    sg_free(v);
+}
+
 struct sg_config *sg_config_ref(struct sg_config *cfg)
 {
     atomic_fetch_add(&cfg->refcnt, 1);
@@ -188,6 +260,10 @@ void sg_config_unref(struct sg_config *cfg)
     for (size_t i = 0; i < cfg->nservices; i++)
         sg_free(cfg->services[i].service);
     sg_free(cfg->services);
+    free_strings(cfg->local_domains, cfg->nlocal_domains);
+    free_strings(cfg->local_addrs, cfg->nlocal_addrs);
+    free_pairs(cfg->catchalls, cfg->ncatchalls);
+    free_pairs(cfg->mailers, cfg->nmailers);
     sg_free(cfg);
 }
 
@@ -349,15 +425,185 @@ int sg_config_add_service(struct sg_config *cfg, const char *service,
     return SG_OK;
 }
 
+/* push_string - append a copy of `text` to a string array */
+static int push_string(char ***arr, size_t *n, const char *text)
+{
+    char *copy = sg_strdup(text);
+
+    if (copy == NULL || grow((void **) arr, *n, sizeof(char *)) != SG_OK) {
+        sg_free(copy);
+        return SG_ENOMEM;
+    }
+    (*arr)[(*n)++] = copy;
+    return SG_OK;
+}
+
+static int push_pair(struct sg_pair **arr, size_t *n, const char *key,
+                     const char *value)
+{
+    char *k = sg_strdup(key), *v = sg_strdup(value);
+
+    if (k == NULL || v == NULL
+        || grow((void **) arr, *n, sizeof(struct sg_pair)) != SG_OK) {
+        sg_free(k);
+        sg_free(v);
+        return SG_ENOMEM;
+    }
+    (*arr)[*n].key = k;
+    (*arr)[(*n)++].value = v;
+    return SG_OK;
+}
+
+/* mailer_normalize - a mailer (transport) name: [a-z0-9._-]{1,64} */
+static int mailer_normalize(const char *in, char *out, size_t size)
+{
+    size_t len = in ? strlen(in) : 0;
+
+    if (len == 0 || len > 64 || len >= size)
+        return SG_EINVAL;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char) in[i];
+
+        if (c != '\0' && !isalnum(c) && c != '-' && c != '_' && c != '.')
+            return SG_EINVAL;
+        out[i] = (char) tolower(c);
+    }
+    return SG_OK;
+}
+
+int sg_config_add_relay(struct sg_config *cfg, const char *list,
+                        const char *entry, const char *value,
+                        const struct sg_log *log)
+{
+    char norm[SG_MAILADDR_KEYMAX], val[SG_MAILADDR_KEYMAX];
+    int rc;
+
+    if (list == NULL || entry == NULL) {
+        log_entry_invalid(log, list ? list : "NULL", entry, "NULL entry");
+        return SG_EINVAL;
+    }
+    if (strcmp(list, "local_domains") == 0) {
+        if (sg_domain_normalize(entry, norm, sizeof(norm)) != SG_OK) {
+            log_entry_invalid(log, list, entry, "not a domain name (IDNs "
+                              "in their ASCII xn-- form)");
+            return SG_EINVAL;
+        }
+        rc = push_string(&cfg->local_domains, &cfg->nlocal_domains, norm);
+    } else if (strcmp(list, "local_addresses") == 0) {
+        if (sg_mailaddr_normalize(entry, norm, sizeof(norm)) != SG_OK
+            || strchr(norm, '@') == NULL) {
+            log_entry_invalid(log, list, entry, "not an address of the "
+                              "form local-part@domain");
+            return SG_EINVAL;
+        }
+        rc = push_string(&cfg->local_addrs, &cfg->nlocal_addrs, norm);
+    } else if (strcmp(list, "catchalls") == 0) {
+        if (sg_domain_normalize(entry, norm, sizeof(norm)) != SG_OK) {
+            log_entry_invalid(log, list, entry, "not a domain name");
+            return SG_EINVAL;
+        }
+        if (value == NULL
+            || sg_mailaddr_normalize(value, val, sizeof(val)) != SG_OK
+            || strchr(val, '@') == NULL) {
+            log_entry_invalid(log, list, entry, "mailbox is not an address "
+                              "of the form local-part@domain");
+            return SG_EINVAL;
+        }
+        rc = push_pair(&cfg->catchalls, &cfg->ncatchalls, norm, val);
+    } else if (strcmp(list, "mta_mailers") == 0) {
+        if (mailer_normalize(entry, norm, sizeof(norm)) != SG_OK) {
+            log_entry_invalid(log, list, entry, "not a mailer name "
+                              "(letters, digits, '.', '-', '_')");
+            return SG_EINVAL;
+        }
+        if (value == NULL || (strcmp(value, "local") != 0
+                              && strcmp(value, "remote") != 0)) {
+            log_entry_invalid(log, list, entry, "class must be local or "
+                              "remote");
+            return SG_EINVAL;
+        }
+        rc = push_pair(&cfg->mailers, &cfg->nmailers, norm, value);
+    } else {
+        log_entry_invalid(log, list, entry, "unknown list name");
+        return SG_EINVAL;
+    }
+    if (rc == SG_OK)
+        cfg->entries++;
+    return rc;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    return strcmp(((const struct sg_pair *) a)->key,
+                  ((const struct sg_pair *) b)->key);
 }
 
 void sg_config_finish(struct sg_config *cfg)
 {
     if (cfg->ndomain_wl > 1)
         qsort(cfg->domain_wl, cfg->ndomain_wl, sizeof(char *), cmp_str);
+    if (cfg->nlocal_domains > 1)
+        qsort(cfg->local_domains, cfg->nlocal_domains, sizeof(char *),
+              cmp_str);
+    if (cfg->nlocal_addrs > 1)
+        qsort(cfg->local_addrs, cfg->nlocal_addrs, sizeof(char *), cmp_str);
+    if (cfg->ncatchalls > 1)
+        qsort(cfg->catchalls, cfg->ncatchalls, sizeof(struct sg_pair),
+              cmp_pair);
+    if (cfg->nmailers > 1)
+        qsort(cfg->mailers, cfg->nmailers, sizeof(struct sg_pair), cmp_pair);
+}
+
+static bool has_string(char *const *v, size_t n, const char *key)
+{
+    return n > 0 && bsearch(&key, v, n, sizeof(char *), cmp_str) != NULL;
+}
+
+static const struct sg_pair *find_pair(const struct sg_pair *v, size_t n,
+                                       const char *key)
+{
+    struct sg_pair k = { (char *) key, NULL };
+
+    return n > 0 ? bsearch(&k, v, n, sizeof(*v), cmp_pair) : NULL;
+}
+
+bool sg_config_local_domain(const struct sg_config *cfg, const char *domain)
+{
+    return domain != NULL
+        && has_string(cfg->local_domains, cfg->nlocal_domains, domain);
+}
+
+bool sg_config_local_address(const struct sg_config *cfg,
+                             const char *address)
+{
+    return address != NULL
+        && has_string(cfg->local_addrs, cfg->nlocal_addrs, address);
+}
+
+const char *sg_config_catchall(const struct sg_config *cfg,
+                               const char *domain)
+{
+    const struct sg_pair *p = domain ? find_pair(cfg->catchalls,
+                                                 cfg->ncatchalls, domain)
+        : NULL;
+
+    return p ? p->value : NULL;
+}
+
+int sg_config_mailer_local(const struct sg_config *cfg, const char *mailer)
+{
+    char norm[72];
+    const struct sg_pair *p;
+
+    if (mailer_normalize(mailer, norm, sizeof(norm)) != SG_OK
+        || (p = find_pair(cfg->mailers, cfg->nmailers, norm)) == NULL)
+        return -1;
+    return strcmp(p->value, "local") == 0;
 }
 
 bool sg_config_ip_listed(const struct sg_config *cfg, enum sg_iplist list,

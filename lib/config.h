@@ -26,6 +26,8 @@ enum sg_setting_type {
     SG_T_UINT,          /* decimal integer */
     SG_T_SECONDS,       /* decimal seconds, or with suffix s m h d */
     SG_T_SEVERITY,      /* severity name or 0-7 */
+    SG_T_BOOL,          /* 0/1, yes/no, on/off, true/false */
+    SG_T_CHOICE,        /* one of the names of sg_setting_choices() */
 };
 
 enum sg_mode {
@@ -33,6 +35,13 @@ enum sg_mode {
     SG_MODE_BLOCK = 1,
     SG_MODE_MONITOR = 2,
     SG_MODE_SCORE = 3,
+};
+
+/* relayPolicy */
+enum sg_relay_policy {
+    SG_RELAY_POLICY_RULES = 0,
+    SG_RELAY_POLICY_ALLOW = 1,
+    SG_RELAY_POLICY_DENY = 2,
 };
 
 enum sg_setting {
@@ -58,6 +67,7 @@ enum sg_iplist {
     SG_LIST_NOPROCESSING,       /* noProcessingIPs */
     SG_LIST_WHITELIST,          /* whiteListedIPs */
     SG_LIST_ISPIP,              /* ispip: ISP / secondary MX hosts */
+    SG_LIST_RELAY,              /* relay_networks: may relay (ME-I0107) */
     SG_IPLIST_COUNT
 };
 
@@ -72,6 +82,12 @@ struct sg_service_limit {
     long max_sessions;
 };
 
+/* A catch-all (catchalls) or an MTA mailer class (mta_mailers). */
+struct sg_pair {
+    char *key;                  /* lower case */
+    char *value;
+};
+
 struct sg_config {
     atomic_int refcnt;
     long value[SG_SET_COUNT];
@@ -81,12 +97,22 @@ struct sg_config {
     size_t ndomain_wl;
     struct sg_service_limit *services;
     size_t nservices;
+    char **local_domains;       /* lower case, sorted */
+    size_t nlocal_domains;
+    char **local_addrs;         /* local@domain, lower case, sorted */
+    size_t nlocal_addrs;
+    struct sg_pair *catchalls;  /* domain -> mailbox, sorted by domain */
+    size_t ncatchalls;
+    struct sg_pair *mailers;    /* mailer -> "local" / "remote", sorted */
+    size_t nmailers;
     size_t entries;             /* list entries accepted, for the log */
 };
 
 const struct sg_setting_def *sg_setting_def(enum sg_setting id);
 const struct sg_setting_def *sg_setting_find(const char *name);
 const char *sg_setting_type_name(enum sg_setting_type type);
+/* The names of a SG_T_CHOICE setting, NULL-terminated (value = index). */
+const char *const *sg_setting_choices(const struct sg_setting_def *def);
 
 /* Parse and range-check a setting's text; SG_EINVAL with a reason. */
 int sg_setting_parse(const struct sg_setting_def *def, const char *text,
@@ -128,6 +154,14 @@ int sg_config_add_domain(struct sg_config *cfg, const char *list,
                          const char *domain, const struct sg_log *log);
 int sg_config_add_service(struct sg_config *cfg, const char *service,
                           long max_sessions, const struct sg_log *log);
+/*
+ * Relay tables. list: "local_domains" (entry = domain), "local_addresses"
+ * (entry = local@domain), "catchalls" (entry = domain, value = mailbox),
+ * "mta_mailers" (entry = mailer, value = local or remote).
+ */
+int sg_config_add_relay(struct sg_config *cfg, const char *list,
+                        const char *entry, const char *value,
+                        const struct sg_log *log);
 /* Sort lists for lookup; call once after the last add. */
 void sg_config_finish(struct sg_config *cfg);
 
@@ -135,6 +169,15 @@ void sg_config_finish(struct sg_config *cfg);
 bool sg_config_ip_listed(const struct sg_config *cfg, enum sg_iplist list,
                          const struct sg_addr *a, const char **entry);
 bool sg_config_domain_exempt(const struct sg_config *cfg, const char *domain);
+bool sg_config_local_domain(const struct sg_config *cfg, const char *domain);
+/* `address` normalized as sg_mailaddr_key() makes it. */
+bool sg_config_local_address(const struct sg_config *cfg,
+                             const char *address);
+/* The catch-all mailbox of a local domain, or NULL. */
+const char *sg_config_catchall(const struct sg_config *cfg,
+                               const char *domain);
+/* 1 when the MTA mailer is listed local, 0 remote, -1 unlisted. */
+int sg_config_mailer_local(const struct sg_config *cfg, const char *mailer);
 /* Limit for a service: its service_limits row, else the default. */
 long sg_config_service_limit(const struct sg_config *cfg, const char *service);
 

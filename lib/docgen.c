@@ -120,15 +120,25 @@ static void settings(void)
          "picks up changes within 2 seconds, or at once on\nSIGHUP. "
          "`setting_info` holds this table in SQL. Modes: 0 off, 1 block, 2 "
          "monitor (log\nonly), 3 score. Seconds may carry a unit: `90`, "
-         "`90s`, `15m`, `2h`, `1d`.\n");
+         "`90s`, `15m`, `2h`, `1d`. Booleans: yes/no, on/off,\ntrue/false "
+         "or 1/0. Choices: one of the names listed.\n");
     puts("| Setting | Type | Default | Range | Description |\n"
          "|---|---|---|---|---|");
     for (int i = 0; i < SG_SET_COUNT; i++) {
         const struct sg_setting_def *d = sg_setting_def((enum sg_setting) i);
 
-        printf("| `%s` | %s | %s | %ld-%ld | %s |\n", d->name,
-               sg_setting_type_name(d->type), d->def, d->min, d->max,
-               d->doc);
+        const char *const *names = sg_setting_choices(d);
+
+        printf("| `%s` | %s | %s | ", d->name, sg_setting_type_name(d->type),
+               d->def);
+        if (d->type == SG_T_BOOL)
+            fputs("yes/no", stdout);
+        else if (names != NULL)
+            for (int k = 0; names[k] != NULL; k++)
+                printf("%s%s", k ? ", " : "", names[k]);
+        else
+            printf("%ld-%ld", d->min, d->max);
+        printf(" | %s |\n", d->doc);
     }
 }
 

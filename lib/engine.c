@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "engine.h"
+#include "relay.h"
 
 static sg_time_t wall_clock(void *arg)
 {
@@ -66,8 +67,9 @@ static int reload(struct sg_engine *eng, const char *trigger)
     sg_args_add(&args, "trigger", "%s", trigger);
     sg_args_add(&args, "settings", "%d", SG_SET_COUNT);
     sg_args_add(&args, "entries", "%zu", cfg->entries);
-    sg_confhold_set(&eng->conf, cfg);
     sg_log_event(eng->log, SG_EV_POLICY_RELOADED, SG_ACT_NONE, NULL, &args);
+    sg_relay_lint(cfg, eng->log);
+    sg_confhold_set(&eng->conf, cfg);
     return SG_OK;
 }
 

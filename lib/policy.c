@@ -12,7 +12,11 @@
 #include <string.h>
 #include <sys/socket.h>         /* AF_INET */
 
+#include "mailaddr.h"
 #include "policy.h"
+#include "relay.h"
+
+#define RATE_WINDOW 60          /* the per-minute limits */
 
 struct sg_session {
     struct sg_engine *eng;
@@ -31,9 +35,16 @@ struct sg_session {
     unsigned errors;
     unsigned score;
     char parts[160];
+    /* The current transaction. */
+    bool in_mail;
+    struct sg_mailaddr sender;  /* valid when sender_ok */
+    bool sender_ok;
+    char sender_key[SG_MAILADDR_KEYMAX];    /* "" for <> */
+    char auth[256];
+    unsigned rcpts;             /* recipients accepted */
 };
 
-enum stage { STAGE_CONNECT, STAGE_OTHER };
+enum stage { STAGE_CONNECT, STAGE_MAIL, STAGE_RCPT, STAGE_OTHER };
 
 /* Client-facing texts: short, no limits revealed, the event ID appended. */
 static const char *reply_text(enum sg_event ev)
@@ -57,6 +68,24 @@ static const char *reply_text(enum sg_event ev)
         return "Access denied";
     case SG_EV_SCORE_EXCEEDED:
         return "Refused by local policy";
+    case SG_EV_EMAIL_RATE:
+        return "Too many messages, slow down and try again later";
+    case SG_EV_RCPT_RATE:
+        return "Too many recipients, slow down and try again later";
+    case SG_EV_RCPT_PER_MESSAGE:
+        return "Too many recipients for this message, send the rest "
+            "separately";
+    case SG_EV_RELAY_DENIED:
+    case SG_EV_RELAY_DISABLED:
+    case SG_EV_RELAY_DENY_SENDER:
+    case SG_EV_RELAY_ATTEMPT:
+        return "Relay access denied";
+    case SG_EV_RCPT_UNKNOWN:
+        return "Recipient address rejected: User unknown";
+    case SG_EV_HARVEST:
+        return "Too many unknown recipients, closing connection";
+    case SG_EV_ADDRESS_MALFORMED:
+        return "Bad address syntax";
     default:
         return "Temporary local problem, try again later";
     }
@@ -82,6 +111,13 @@ static void verdict_set(struct sg_verdict *v, enum sg_event ev,
         code = stage == STAGE_CONNECT ? "554" : "550", xcode = "5.7.1";
         break;
     }
+    /* Codes that say more than "policy" (RFC 3463, RFC 5321). */
+    if (ev == SG_EV_RCPT_UNKNOWN && act == SG_ACT_REJECT)
+        xcode = "5.1.1";
+    else if (ev == SG_EV_ADDRESS_MALFORMED && act == SG_ACT_REJECT)
+        code = "501", xcode = stage == STAGE_MAIL ? "5.1.7" : "5.1.3";
+    else if (ev == SG_EV_RCPT_PER_MESSAGE && act == SG_ACT_TEMPFAIL)
+        code = "452", xcode = "4.5.3";
     v->action = act;
     v->event = ev;
     sg_strlcpy(v->code, code, sizeof(v->code));
@@ -298,12 +334,14 @@ static bool check_frequency(struct sg_session *s, struct sg_verdict *v)
     long window = sg_config_get(s->cfg, SG_SET_ip_duration);
     long expire = sg_config_get(s->cfg, SG_SET_ip_expiration);
     sg_time_t now = sg_engine_now(s->eng);
+    char key[SG_RATE_KEY_MAX];
     struct sg_args args;
     unsigned n;
 
     if (mode == SG_MODE_OFF || max == 0)
         return false;
-    n = sg_state_rate_hit(s->eng->state, s->ipkey, now, window);
+    snprintf(key, sizeof(key), "conn:%s", s->ipkey);
+    n = sg_state_rate_hit(s->eng->state, key, now, window);
     if (n <= (unsigned long) max)
         return false;
     /* Monitor and score act once per window: at the first crossing. */
@@ -327,7 +365,7 @@ static bool check_frequency(struct sg_session *s, struct sg_verdict *v)
         sg_strlcpy(ban.reason, sg_event_def(SG_EV_IP_FREQUENCY)->id,
                    sizeof(ban.reason));
         sg_engine_ban(s->eng, &ban);
-        sg_state_rate_reset(s->eng->state, s->ipkey, now);
+        sg_state_rate_reset(s->eng->state, key, now);
     }
     return true;
 }
@@ -403,27 +441,6 @@ void sg_session_helo(struct sg_session *s, const char *helo,
     score_check(s, STAGE_OTHER, v);
 }
 
-/* sender_domain - the domain of an envelope sender; false for <> */
-static bool sender_domain(const char *sender, char *out, size_t size)
-{
-    char buf[512];
-    const char *at;
-    size_t len;
-
-    if (sender == NULL)
-        return false;
-    if (*sender == '<')
-        sender++;
-    len = strcspn(sender, ">");
-    if (len == 0 || len >= sizeof(buf))
-        return false;
-    memcpy(buf, sender, len);
-    buf[len] = '\0';
-    if ((at = strrchr(buf, '@')) == NULL)
-        return false;
-    return sg_domain_normalize(at + 1, out, size) == SG_OK;
-}
-
 static bool check_domain(struct sg_session *s, const char *domain,
                          struct sg_verdict *v)
 {
@@ -480,20 +497,358 @@ static bool check_domain(struct sg_session *s, const char *domain,
     return true;
 }
 
+/* ---- mail and recipient rates ---- */
+
+/* limited - rate, recipient and harvest limits apply to this client: it
+ * has an address (not local submission) and is not exempt */
+static bool limited(const struct sg_session *s)
+{
+    return s->addr_ok && !s->exempt;
+}
+
+enum key_type { KEY_SENDER, KEY_AUTH, KEY_IP, KEY_COUNT };
+
+static const char *const key_names[KEY_COUNT] = { "sender", "auth", "ip" };
+
+/* rate_key - "<what>:<type>:<key>" for this transaction; false if none */
+static bool rate_key(const struct sg_session *s, const char *what,
+                     enum key_type t, char *buf, size_t size)
+{
+    const char *k;
+
+    switch (t) {
+    case KEY_SENDER:
+        k = s->sender_key;
+        break;
+    case KEY_AUTH:
+        k = s->auth;
+        break;
+    default:
+        k = s->addr_ok ? s->ipkey : "";
+        break;
+    }
+    if (*k == '\0')
+        return false;
+    snprintf(buf, size, "%s:%s:%s", what, key_names[t], k);
+    return true;
+}
+
+static long rate_limit(const struct sg_session *s, bool rcpt, enum key_type t)
+{
+    static const enum sg_setting mail[KEY_COUNT] = {
+        SG_SET_max_email_sender, SG_SET_max_email_auth, SG_SET_max_email_ip,
+    };
+    static const enum sg_setting rcpts[KEY_COUNT] = {
+        SG_SET_max_rcpt_sender, SG_SET_max_rcpt_auth, SG_SET_max_rcpt_ip,
+    };
+
+    return sg_config_get(s->cfg, rcpt ? rcpts[t] : mail[t]);
+}
+
+/*
+ * check_rates - refuse when a per-minute window is already full. Counts
+ * nothing: accepted messages and recipients are counted when accepted.
+ */
+static bool check_rates(struct sg_session *s, bool rcpt, enum stage stage,
+                        struct sg_verdict *v)
+{
+    enum sg_event ev = rcpt ? SG_EV_RCPT_RATE : SG_EV_EMAIL_RATE;
+    long mode = sg_config_get(s->cfg, rcpt ? SG_SET_do_rcpt_rate
+                              : SG_SET_do_email_rate);
+    sg_time_t now = sg_engine_now(s->eng);
+    char key[SG_RATE_KEY_MAX];
+    struct sg_args args;
+
+    if (mode == SG_MODE_OFF || !limited(s))
+        return false;
+    for (int t = 0; t < KEY_COUNT; t++) {
+        long max = rate_limit(s, rcpt, (enum key_type) t);
+        unsigned n;
+
+        if (max == 0 || !rate_key(s, rcpt ? "rcpt" : "mail",
+                                  (enum key_type) t, key, sizeof(key)))
+            continue;
+        n = sg_state_rate_count(s->eng->state, key, now, RATE_WINDOW);
+        if (n < (unsigned long) max)
+            continue;
+        sg_args_init(&args);
+        sg_args_add(&args, "sender_email_address", "%s",
+                    s->sender_key[0] ? s->sender_key : "<>");
+        sg_args_add(&args, "key_type", "%s", key_names[t]);
+        sg_args_add(&args, "key", "%s", strchr(strchr(key, ':') + 1, ':')
+                    + 1);
+        sg_args_add(&args, "count", "%u", n);
+        sg_args_add(&args, "max", "%ld", max);
+        if (fire(s, ev, mode, rcpt ? "RcptRate" : "EmailRate",
+                 sg_config_get(s->cfg, rcpt ? SG_SET_score_rcpt_rate
+                               : SG_SET_score_email_rate), &args, stage, v))
+            return true;
+    }
+    return false;
+}
+
+/* count_rates - one more accepted message or recipient for each key */
+static void count_rates(struct sg_session *s, bool rcpt)
+{
+    sg_time_t now = sg_engine_now(s->eng);
+    char key[SG_RATE_KEY_MAX];
+
+    if (!limited(s))
+        return;
+    for (int t = 0; t < KEY_COUNT; t++)
+        if (rate_limit(s, rcpt, (enum key_type) t) > 0
+            && rate_key(s, rcpt ? "rcpt" : "mail", (enum key_type) t, key,
+                        sizeof(key)))
+            sg_state_rate_hit(s->eng->state, key, now, RATE_WINDOW);
+}
+
+/* malformed - an envelope address that does not parse */
+static bool malformed(struct sg_session *s, const char *command,
+                      const char *arg, enum stage stage, struct sg_verdict *v)
+{
+    struct sg_args args;
+
+    sg_args_init(&args);
+    sg_args_add(&args, "command", "%s", command);
+    sg_args_add(&args, "address", "%s", arg ? arg : "NULL");
+    return fire(s, SG_EV_ADDRESS_MALFORMED,
+                sg_config_get(s->cfg, SG_SET_do_relay), "Address",
+                sg_config_get(s->cfg, SG_SET_score_relay), &args, stage, v);
+}
+
+void sg_session_set_auth(struct sg_session *s, const char *user)
+{
+    if (user == NULL || sg_strlcpy(s->auth, user, sizeof(s->auth)) != 0)
+        s->auth[0] = '\0';
+}
+
 void sg_session_mail(struct sg_session *s, const char *sender,
                      struct sg_verdict *v)
 {
-    char domain[256];
-
     verdict_clear(v);
+    s->in_mail = true;
+    s->rcpts = 0;
+    s->sender_key[0] = '\0';
+    s->sender_ok = sg_mailaddr_parse(sender, &s->sender) == SG_OK;
+    if (!s->sender_ok) {
+        if (malformed(s, "MAIL FROM", sender, STAGE_MAIL, v))
+            count_error(s, v);
+        return;
+    }
+    if (!s->sender.null)
+        sg_mailaddr_key(&s->sender, s->sender_key, sizeof(s->sender_key));
     if (s->exempt || !s->addr_ok)
         return;
-    if (sender_domain(sender, domain, sizeof(domain)))
-        check_domain(s, domain, v);
+    if (!s->sender.null && s->sender.domain_ok && s->sender.domain[0] != '['
+        && s->sender.domain[0] != '\0')
+        check_domain(s, s->sender.domain, v);
+    if (!sg_verdict_refuses(v))
+        check_rates(s, false, STAGE_MAIL, v);
     if (!sg_verdict_refuses(v))
         score_check(s, STAGE_OTHER, v);
     if (sg_verdict_refuses(v))
         count_error(s, v);
+}
+
+/* check_harvest - one more unknown recipient from this client */
+static bool check_harvest(struct sg_session *s, struct sg_verdict *v)
+{
+    long mode = sg_config_get(s->cfg, SG_SET_do_harvest);
+    long max = sg_config_get(s->cfg, SG_SET_max_harvest);
+    long window = sg_config_get(s->cfg, SG_SET_harvest_duration);
+    long expire = sg_config_get(s->cfg, SG_SET_harvest_expiration);
+    sg_time_t now = sg_engine_now(s->eng);
+    char key[SG_RATE_KEY_MAX];
+    struct sg_args args;
+    unsigned n;
+
+    if (mode == SG_MODE_OFF || max == 0 || !limited(s))
+        return false;
+    snprintf(key, sizeof(key), "harvest:%s", s->ipkey);
+    n = sg_state_rate_hit(s->eng->state, key, now, window);
+    if (n <= (unsigned long) max)
+        return false;
+    /* Monitor and score act once per window: at the first crossing. */
+    if (mode != SG_MODE_BLOCK && n != (unsigned long) max + 1)
+        return false;
+    sg_args_init(&args);
+    sg_args_add(&args, "ip", "%s", s->client);
+    sg_args_add(&args, "network", "%s", s->ipkey);
+    sg_args_add(&args, "unknown", "%u", n);
+    sg_args_add(&args, "duration", "%ld", window);
+    sg_args_add(&args, "max_unknown", "%ld", max);
+    sg_args_add(&args, "ban_seconds", "%ld", expire);
+    if (!fire(s, SG_EV_HARVEST, mode, "Harvest",
+              sg_config_get(s->cfg, SG_SET_score_harvest), &args,
+              STAGE_RCPT, v))
+        return false;
+    {
+        struct sg_ban ban = { .kind = SG_BAN_IP, .created = now,
+                              .expires = now + expire };
+
+        sg_strlcpy(ban.key, s->ipkey, sizeof(ban.key));
+        sg_strlcpy(ban.reason, sg_event_def(SG_EV_HARVEST)->id,
+                   sizeof(ban.reason));
+        sg_engine_ban(s->eng, &ban);
+        sg_state_rate_reset(s->eng->state, key, now);
+    }
+    return true;
+}
+
+static enum sg_event relay_event(enum sg_relay_outcome o)
+{
+    switch (o) {
+    case SG_RCPT_LOCAL:
+        return SG_EV_RCPT_LOCAL;
+    case SG_RCPT_CATCHALL:
+        return SG_EV_RCPT_CATCHALL;
+    case SG_RCPT_UNKNOWN:
+        return SG_EV_RCPT_UNKNOWN;
+    case SG_RELAY_OPEN:
+        return SG_EV_RELAY_OPEN;
+    case SG_RELAY_AUTH:
+        return SG_EV_RELAY_AUTH;
+    case SG_RELAY_NETWORK:
+        return SG_EV_RELAY_NETWORK;
+    case SG_RELAY_LOCAL_SENDER:
+        return SG_EV_RELAY_LOCAL_SENDER;
+    case SG_RELAY_DENY_DISABLED:
+        return SG_EV_RELAY_DISABLED;
+    case SG_RELAY_DENY_SENDER:
+        return SG_EV_RELAY_DENY_SENDER;
+    default:
+        return SG_EV_RELAY_DENIED;
+    }
+}
+
+/* check_relay - the relay decision for one recipient, and its events */
+static bool check_relay(struct sg_session *s, const struct sg_mailaddr *rcpt,
+                        const char *rcpt_key, const char *mailer,
+                        struct sg_verdict *v)
+{
+    long mode = sg_config_get(s->cfg, SG_SET_do_relay);
+    long weight = sg_config_get(s->cfg, SG_SET_score_relay);
+    struct sg_relay_facts f = {
+        .client = s->addr_ok ? &s->addr : NULL,
+        .auth_user = s->auth,
+        .sender = s->sender_ok ? &s->sender : NULL,
+        .rcpt = rcpt,
+        .rcpt_mailer = mailer,
+    };
+    const char *sender = s->sender_key[0] ? s->sender_key : "";
+    struct sg_relay_decision d;
+    enum sg_event ev;
+    struct sg_args args;
+    bool refused;
+
+    if (mode == SG_MODE_OFF)
+        return false;
+    sg_relay_decide(s->cfg, &f, &d);
+    ev = relay_event(d.outcome);
+    sg_args_init(&args);
+    sg_args_add(&args, "recipient", "%s", rcpt_key);
+    sg_args_add(&args, "sender", "%s", sender);
+    switch (d.outcome) {
+    case SG_RCPT_LOCAL:
+        sg_args_add(&args, "source", "%s", d.source);
+        sg_args_add(&args, "entry", "%s", d.detail);
+        emit(s, ev, SG_ACT_ACCEPT, &args);
+        return false;
+    case SG_RCPT_CATCHALL:
+        sg_args_add(&args, "mailbox", "%s", d.detail);
+        emit(s, ev, SG_ACT_ACCEPT, &args);
+        return false;
+    case SG_RCPT_UNKNOWN:
+        sg_args_add(&args, "domain", "%s", rcpt->domain);
+        {
+            char key[SG_RATE_KEY_MAX];
+
+            snprintf(key, sizeof(key), "harvest:%s", s->ipkey);
+            sg_args_add(&args, "unknown", "%u", s->addr_ok
+                        ? sg_state_rate_count(s->eng->state, key,
+                                              sg_engine_now(s->eng),
+                                              sg_config_get(s->cfg,
+                                                  SG_SET_harvest_duration))
+                          + 1 : 1);
+        }
+        refused = fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
+        if (check_harvest(s, v))
+            refused = true;
+        return refused;
+    case SG_RELAY_AUTH:
+        sg_args_add(&args, "user", "%s", d.detail);
+        emit(s, ev, SG_ACT_ACCEPT, &args);
+        return false;
+    case SG_RELAY_NETWORK:
+        sg_args_add(&args, "entry", "%s", d.detail);
+        emit(s, ev, SG_ACT_ACCEPT, &args);
+        return false;
+    case SG_RELAY_OPEN:
+    case SG_RELAY_LOCAL_SENDER:
+        emit(s, ev, SG_ACT_ACCEPT, &args);
+        return false;
+    default:
+        break;
+    }
+    /* Denied: the MailEnable-coded event, then the security log line. */
+    refused = fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
+    sg_args_init(&args);
+    sg_args_add(&args, "ip", "%s", s->client);
+    sg_args_add(&args, "sender", "%s", sender);
+    sg_args_add(&args, "recipient", "%s", rcpt_key);
+    emit(s, SG_EV_RELAY_ATTEMPT, refused ? v->action
+         : mode == SG_MODE_SCORE ? SG_ACT_SCORE : SG_ACT_MONITOR, &args);
+    return refused;
+}
+
+/* check_rcpt_count - recipients of this message */
+static bool check_rcpt_count(struct sg_session *s, struct sg_verdict *v)
+{
+    long max = sg_config_get(s->cfg, SG_SET_max_rcpt_message);
+    struct sg_args args;
+
+    if (max == 0 || !limited(s) || s->rcpts < (unsigned long) max)
+        return false;
+    sg_args_init(&args);
+    sg_args_add(&args, "sender_email_address", "%s",
+                s->sender_key[0] ? s->sender_key : "<>");
+    sg_args_add(&args, "recipients", "%u", s->rcpts + 1);
+    sg_args_add(&args, "max_rcpt", "%ld", max);
+    return fire(s, SG_EV_RCPT_PER_MESSAGE,
+                sg_config_get(s->cfg, SG_SET_do_rcpt_rate), "RcptPerMessage",
+                sg_config_get(s->cfg, SG_SET_score_rcpt_rate), &args,
+                STAGE_RCPT, v);
+}
+
+void sg_session_rcpt(struct sg_session *s, const char *rcpt,
+                     const char *mailer, struct sg_verdict *v)
+{
+    struct sg_mailaddr r;
+    char key[SG_MAILADDR_KEYMAX];
+
+    verdict_clear(v);
+    if (sg_mailaddr_parse(rcpt, &r) != SG_OK || r.null) {
+        if (malformed(s, "RCPT TO", rcpt, STAGE_RCPT, v))
+            count_error(s, v);
+        return;
+    }
+    sg_mailaddr_key(&r, key, sizeof(key));
+    if (!check_rcpt_count(s, v) && !check_relay(s, &r, key, mailer, v)
+        && !check_rates(s, true, STAGE_RCPT, v))
+        score_check(s, STAGE_OTHER, v);
+    if (sg_verdict_refuses(v)) {
+        count_error(s, v);
+        return;
+    }
+    s->rcpts++;
+    count_rates(s, true);
+}
+
+void sg_session_message_done(struct sg_session *s)
+{
+    if (s->in_mail && s->sender_ok)
+        count_rates(s, false);
+    sg_session_reset(s);
 }
 
 void sg_session_unknown(struct sg_session *s, const char *command,
@@ -519,6 +874,11 @@ void sg_session_unknown(struct sg_session *s, const char *command,
 void sg_session_reset(struct sg_session *s)
 {
     s->qid[0] = '\0';
+    s->in_mail = false;
+    s->sender_ok = false;
+    s->sender_key[0] = '\0';
+    s->auth[0] = '\0';
+    s->rcpts = 0;
 }
 
 void sg_session_set_queue_id(struct sg_session *s, const char *qid)

@@ -21,8 +21,8 @@
 struct sg_verdict {
     enum sg_action action;      /* NONE/ACCEPT/MONITOR/SCORE: go on */
     enum sg_event event;        /* the event behind a refusal */
-    char code[4];               /* "421", "451", "550", "554" */
-    char xcode[8];              /* "4.7.0" */
+    char code[4];               /* "421", "451", "452", "501", "550" */
+    char xcode[8];              /* "4.7.0", "5.1.1" */
     char text[200];             /* reply text, carries the event ID */
 };
 
@@ -53,8 +53,23 @@ void sg_session_helo(struct sg_session *s, const char *helo,
                      struct sg_verdict *v);
 void sg_session_mail(struct sg_session *s, const char *sender,
                      struct sg_verdict *v);
+/*
+ * The authenticated user of the coming transaction ({auth_authen}, which
+ * Postfix and Sendmail both send at MAIL FROM); NULL or "" when none. Call
+ * before sg_session_mail(); reset with the transaction.
+ */
+void sg_session_set_auth(struct sg_session *s, const char *user);
+/*
+ * RCPT TO: relay authorization, local recipient, directory harvest and
+ * recipient limits. `mailer` is the MTA's mailer for the recipient
+ * ({rcpt_mailer}), or NULL.
+ */
+void sg_session_rcpt(struct sg_session *s, const char *rcpt,
+                     const char *mailer, struct sg_verdict *v);
 void sg_session_unknown(struct sg_session *s, const char *command,
                         struct sg_verdict *v);
+/* End of message accepted: counts it for the mail rate limits. */
+void sg_session_message_done(struct sg_session *s);
 /* End of a transaction (abort or end of message): message-level reset. */
 void sg_session_reset(struct sg_session *s);
 void sg_session_set_queue_id(struct sg_session *s, const char *qid);

@@ -15,6 +15,7 @@ struct conc_entry {
 struct rate_entry {
     struct sg_hnode node;
     sg_time_t start;
+    sg_time_t window;           /* 0: unknown (loaded from an old row) */
     unsigned count;
     bool dirty;
 };
@@ -204,7 +205,13 @@ long sg_state_conc_total(struct sg_state *st)
     return n;
 }
 
-/* ---- connection frequency windows ---- */
+/* ---- counting windows ---- */
+
+static bool rate_expired(const struct rate_entry *e, sg_time_t now,
+                         sg_time_t window)
+{
+    return e->count == 0 || now < e->start || now - e->start >= window;
+}
 
 static struct rate_entry *rate_get(struct sg_state *st, const char *key)
 {
@@ -223,15 +230,30 @@ unsigned sg_state_rate_hit(struct sg_state *st, const char *key,
 
     pthread_mutex_lock(&st->rate_mu);
     if ((e = rate_get(st, key)) != NULL) {
-        if (e->count == 0 || now < e->start || now - e->start >= window) {
+        if (rate_expired(e, now, window)) {
             e->start = now;
             e->count = 0;
         }
+        e->window = window;
         if (e->count < UINT32_MAX)
             e->count++;
         e->dirty = true;
         count = e->count;
     }
+    pthread_mutex_unlock(&st->rate_mu);
+    return count;
+}
+
+unsigned sg_state_rate_count(struct sg_state *st, const char *key,
+                             sg_time_t now, sg_time_t window)
+{
+    struct rate_entry *e;
+    unsigned count = 0;
+
+    pthread_mutex_lock(&st->rate_mu);
+    e = (struct rate_entry *) sg_htab_find(&st->rate, key);
+    if (e != NULL && !rate_expired(e, now, window))
+        count = e->count;
     pthread_mutex_unlock(&st->rate_mu);
     return count;
 }
@@ -251,13 +273,14 @@ void sg_state_rate_reset(struct sg_state *st, const char *key, sg_time_t now)
 }
 
 int sg_state_rate_load(struct sg_state *st, const char *key, sg_time_t start,
-                       unsigned count)
+                       sg_time_t window, unsigned count)
 {
     struct rate_entry *e;
 
     pthread_mutex_lock(&st->rate_mu);
     if ((e = rate_get(st, key)) != NULL) {
         e->start = start;
+        e->window = window;
         e->count = count;
     }
     pthread_mutex_unlock(&st->rate_mu);
@@ -537,6 +560,7 @@ static void collect_rate(struct sg_htab *t, struct sg_hnode *n, void *arg)
     p = &c->b->rates[c->b->nrates++];
     sg_strlcpy(p->key, n->key, sizeof(p->key));
     p->start = e->start;
+    p->window = e->window;
     p->count = e->count;
     e->dirty = false;
 }
@@ -673,7 +697,8 @@ static void purge_rate(struct sg_htab *t, struct sg_hnode *n, void *arg)
     struct purge_arg *p = arg;
     struct rate_entry *e = (struct rate_entry *) n;
 
-    if (p->now - e->start >= p->window && !e->dirty) {
+    if (p->now - e->start >= (e->window > 0 ? e->window : p->window)
+        && !e->dirty) {
         sg_htab_remove(t, n);
         free_node(n);
     }

@@ -23,6 +23,7 @@
 #include "sg.h"
 
 #define SG_KEY_MAX 260          /* a domain name, or an address key */
+#define SG_RATE_KEY_MAX 600     /* "mail:sender:" and an envelope address */
 
 enum sg_ban_kind {
     SG_BAN_IP = 'i',            /* key: client address key */
@@ -41,8 +42,9 @@ struct sg_ban {
 
 /* One flush: copies, so the writer needs no lock. */
 struct sg_rate_row {
-    char key[SG_ADDR_STRLEN];
+    char key[SG_RATE_KEY_MAX];
     sg_time_t start;
+    sg_time_t window;
     unsigned count;
 };
 
@@ -81,15 +83,22 @@ void sg_state_conc_leave(struct sg_state *st, const char *service,
 long sg_state_conc_total(struct sg_state *st);
 
 /*
- * Connection frequency: count one connection of `key` in a fixed window of
- * `window` seconds (Postfix anvil's arithmetic; a clock going backwards
- * restarts the window). Returns the count including this one, 0 on ENOMEM.
+ * Counting windows: connections per client ("conn:<ipkey>"), messages and
+ * recipients per minute ("mail:sender:<address>", "rcpt:ip:<ipkey>"...),
+ * unknown recipients ("harvest:<ipkey>"). Fixed windows of `window`
+ * seconds (Postfix anvil's arithmetic; a clock going backwards restarts
+ * the window); each key remembers its window length for purging.
+ *
+ * hit counts one more and returns the count including it (0 on ENOMEM);
+ * count returns the current count without adding (0 when none or expired).
  */
 unsigned sg_state_rate_hit(struct sg_state *st, const char *key,
                            sg_time_t now, sg_time_t window);
+unsigned sg_state_rate_count(struct sg_state *st, const char *key,
+                             sg_time_t now, sg_time_t window);
 void sg_state_rate_reset(struct sg_state *st, const char *key, sg_time_t now);
 int sg_state_rate_load(struct sg_state *st, const char *key,
-                       sg_time_t start, unsigned count);
+                       sg_time_t start, sg_time_t window, unsigned count);
 
 /*
  * Sender domain history: note `subnet` for `domain`, forget subnets not
@@ -125,7 +134,8 @@ void sg_state_flush_failed(struct sg_state *st,
                            const struct sg_flush_batch *batch);
 void sg_flush_batch_free(struct sg_flush_batch *batch);
 
-/* Drop expired windows, histories and bans from memory. */
+/* Drop expired windows, histories and bans from memory. Windows loaded
+ * without a length use `ip_window`. */
 void sg_state_purge(struct sg_state *st, sg_time_t now, sg_time_t ip_window,
                     sg_time_t domain_window);
 

@@ -132,17 +132,31 @@ static void log_kv2(const struct sg_log *log, enum sg_event ev,
     sg_log_event(log, ev, SG_ACT_NONE, NULL, &args);
 }
 
+/* choices_text - "rules|allow|deny" for a choice setting, else "" */
+static void choices_text(const struct sg_setting_def *d, char *buf,
+                         size_t size)
+{
+    const char *const *names = sg_setting_choices(d);
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; names != NULL && names[i] != NULL && n < size; i++)
+        n += (size_t) snprintf(buf + n, size - n, "%s%s", i ? "|" : "",
+                               names[i]);
+}
+
 /* sync_builtin - refresh setting_info, the catalogue and default settings */
 static int sync_builtin(sqlite3 *db, struct sg_err *err)
 {
     sqlite3_stmt *info = NULL, *set = NULL, *cat = NULL;
+    char choices[128];
     int rc;
 
     rc = exec(db, "DELETE FROM setting_info", "clear setting_info", err);
     if (rc == SG_OK)
         rc = prepare(db, "INSERT INTO setting_info (name, type, "
-                     "default_value, min, max, description) "
-                     "VALUES (?, ?, ?, ?, ?, ?)", &info, err);
+                     "default_value, min, max, description, choices) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", &info, err);
     if (rc == SG_OK)
         rc = prepare(db, "INSERT OR IGNORE INTO settings (name, value) "
                      "VALUES (?, ?)", &set, err);
@@ -163,6 +177,11 @@ static int sync_builtin(sqlite3 *db, struct sg_err *err)
         sqlite3_bind_int64(info, 4, d->min);
         sqlite3_bind_int64(info, 5, d->max);
         sqlite3_bind_text(info, 6, d->doc, -1, SQLITE_STATIC);
+        choices_text(d, choices, sizeof(choices));
+        if (choices[0] != '\0')
+            sqlite3_bind_text(info, 7, choices, -1, SQLITE_TRANSIENT);
+        else
+            sqlite3_bind_null(info, 7);
         rc = db_status(db, sqlite3_step(info), "insert setting_info", err);
         sqlite3_reset(info);
         sqlite3_bind_text(set, 1, d->name, -1, SQLITE_STATIC);
@@ -345,11 +364,19 @@ static int load_lists(struct sg_store *s, struct sg_config *cfg,
                       struct sg_err *err)
 {
     sqlite3_stmt *st;
-    int rc = prepare(s->db, "SELECT 'ip', list, network, 0 FROM ip_lists "
-                     "UNION ALL SELECT 'domain', list, domain, 0 "
+    int rc = prepare(s->db, "SELECT 'ip', list, network, 0, NULL "
+                     "FROM ip_lists UNION ALL SELECT 'ip', 'relayNetworks', "
+                     "network, 0, NULL FROM relay_networks "
+                     "UNION ALL SELECT 'domain', list, domain, 0, NULL "
                      "FROM domain_lists UNION ALL SELECT 'service', "
-                     "'service_limits', service, max_sessions "
-                     "FROM service_limits", &st, err);
+                     "'service_limits', service, max_sessions, NULL "
+                     "FROM service_limits UNION ALL SELECT 'relay', "
+                     "'local_domains', domain, 0, NULL FROM local_domains "
+                     "UNION ALL SELECT 'relay', 'local_addresses', address, "
+                     "0, NULL FROM local_addresses UNION ALL SELECT 'relay', "
+                     "'catchalls', domain, 0, mailbox FROM catchalls "
+                     "UNION ALL SELECT 'relay', 'mta_mailers', mailer, 0, "
+                     "class FROM mta_mailers", &st, err);
 
     if (rc != SG_OK)
         return rc;
@@ -363,6 +390,9 @@ static int load_lists(struct sg_store *s, struct sg_config *cfg,
             rc = sg_config_add_net(cfg, list, entry, s->log);
         else if (strcmp(kind, "domain") == 0)
             rc = sg_config_add_domain(cfg, list, entry, s->log);
+        else if (strcmp(kind, "relay") == 0)
+            rc = sg_config_add_relay(cfg, list, entry, col_text(st, 4),
+                                     s->log);
         else
             rc = sg_config_add_service(cfg, entry,
                                        (long) sqlite3_column_int64(st, 3),
@@ -555,16 +585,19 @@ int sg_store_load_state(struct sg_store *s, struct sg_state *state,
     for (size_t i = 0; i < nbans; i++)
         sg_state_ban_add(state, &bans[i]);
     free(bans);
-    if ((rc = prepare(s->db, "SELECT key, window_start, count FROM ip_rate "
-                      "WHERE window_start > ?", &st, err)) != SG_OK)
+    (void) ip_window;
+    if ((rc = prepare(s->db, "SELECT key, window_start, window_seconds, "
+                      "count FROM rate_windows WHERE window_start + "
+                      "window_seconds > ?", &st, err)) != SG_OK)
         return rc;
-    sqlite3_bind_int64(st, 1, now - ip_window);
+    sqlite3_bind_int64(st, 1, now);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (col_text(st, 0) != NULL)
             sg_state_rate_load(state, col_text(st, 0),
                                sqlite3_column_int64(st, 1),
-                               (unsigned) sqlite3_column_int64(st, 2));
-    rc = db_status(s->db, rc, "read ip_rate", err);
+                               sqlite3_column_int64(st, 2),
+                               (unsigned) sqlite3_column_int64(st, 3));
+    rc = db_status(s->db, rc, "read rate_windows", err);
     sqlite3_finalize(st);
     if (rc != SG_OK)
         return rc;
@@ -641,9 +674,11 @@ int sg_store_flush(struct sg_store *s, const struct sg_flush_batch *b,
     if (rc != SG_OK)
         return rc;
     if (rc == SG_OK)
-        rc = prepare(s->db, "INSERT INTO ip_rate (key, window_start, count) "
-                     "VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+        rc = prepare(s->db, "INSERT INTO rate_windows (key, window_start, "
+                     "window_seconds, count) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (key) DO UPDATE SET "
                      "window_start = excluded.window_start, "
+                     "window_seconds = excluded.window_seconds, "
                      "count = excluded.count", &rate, err);
     if (rc == SG_OK)
         rc = prepare(s->db, "INSERT INTO domain_ip (domain, subnet, "
@@ -658,8 +693,9 @@ int sg_store_flush(struct sg_store *s, const struct sg_flush_batch *b,
     for (size_t i = 0; rc == SG_OK && i < b->nrates; i++) {
         sqlite3_bind_text(rate, 1, b->rates[i].key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(rate, 2, b->rates[i].start);
-        sqlite3_bind_int64(rate, 3, b->rates[i].count);
-        rc = db_status(s->db, sqlite3_step(rate), "flush ip_rate", err);
+        sqlite3_bind_int64(rate, 3, b->rates[i].window);
+        sqlite3_bind_int64(rate, 4, b->rates[i].count);
+        rc = db_status(s->db, sqlite3_step(rate), "flush rate_windows", err);
         sqlite3_reset(rate);
     }
     for (size_t i = 0; rc == SG_OK && i < b->ndomains; i++) {
@@ -706,14 +742,16 @@ int sg_store_purge(struct sg_store *s, sg_time_t now, sg_time_t ip_window,
         return rc;
     rc = prepare(s->db, "DELETE FROM bans WHERE expires <= ?", &st[0], err);
     if (rc == SG_OK)
-        rc = prepare(s->db, "DELETE FROM ip_rate WHERE window_start <= ?",
-                     &st[1], err);
+        rc = prepare(s->db, "DELETE FROM rate_windows WHERE window_start + "
+                     "(CASE WHEN window_seconds > 0 THEN window_seconds "
+                     "ELSE ?2 END) <= ?1", &st[1], err);
     if (rc == SG_OK)
         rc = prepare(s->db, "DELETE FROM domain_ip WHERE last_seen <= ?",
                      &st[2], err);
     if (rc == SG_OK) {
         sqlite3_bind_int64(st[0], 1, now);
-        sqlite3_bind_int64(st[1], 1, now - ip_window);
+        sqlite3_bind_int64(st[1], 1, now);
+        sqlite3_bind_int64(st[1], 2, ip_window);
         sqlite3_bind_int64(st[2], 1, now - domain_window);
     }
     for (int i = 0; rc == SG_OK && i < 3; i++) {

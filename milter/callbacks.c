@@ -140,12 +140,19 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *hostname,
     return rc;
 }
 
-typedef void (*stage_fn)(struct sg_session *s, const char *arg,
+/* A stage function gets the session and what its callback passed. */
+typedef void (*stage_fn)(struct sg_session *s, const void *arg,
                          struct sg_verdict *v);
+
+/* What RCPT hands to its stage function through run_stage's `arg`. */
+struct rcpt_args {
+    const char *rcpt;
+    const char *mailer;
+};
 
 /* run_stage - one SMTP stage: session from the private data, verdict out */
 static sfsistat run_stage(SMFICTX *ctx, const char *where, stage_fn fn,
-                          const char *arg, const char *queue_id)
+                          const void *arg, const char *queue_id)
 {
     struct sg_engine *eng = enter();
     struct sg_session *s = smfi_getpriv(ctx);
@@ -166,25 +173,66 @@ static sfsistat run_stage(SMFICTX *ctx, const char *where, stage_fn fn,
     return rc;
 }
 
+static void helo_stage(struct sg_session *s, const void *arg,
+                       struct sg_verdict *v)
+{
+    sg_session_helo(s, arg, v);
+}
+
+static void mail_stage(struct sg_session *s, const void *arg,
+                       struct sg_verdict *v)
+{
+    sg_session_mail(s, arg, v);
+}
+
+static void unknown_stage(struct sg_session *s, const void *arg,
+                          struct sg_verdict *v)
+{
+    sg_session_unknown(s, arg, v);
+}
+
 static sfsistat mlfi_helo(SMFICTX *ctx, char *helo)
 {
-    return run_stage(ctx, "helo", sg_session_helo, helo, NULL);
+    return run_stage(ctx, "helo", helo_stage, helo, NULL);
 }
 
 static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
     const char *qid = smfi_getsymval(ctx, "i");
+    struct sg_session *s = smfi_getpriv(ctx);
 
-    return run_stage(ctx, "envfrom", sg_session_mail,
+    /* Postfix and Sendmail both send {auth_authen} with MAIL FROM. */
+    if (s != NULL)
+        sg_session_set_auth(s, smfi_getsymval(ctx, "{auth_authen}"));
+    return run_stage(ctx, "envfrom", mail_stage,
                      argv != NULL ? argv[0] : NULL, qid ? qid : "");
+}
+
+/* rcpt_stage - sg_session_rcpt with the MTA's mailer for the recipient */
+static void rcpt_stage(struct sg_session *s, const void *arg,
+                       struct sg_verdict *v)
+{
+    const struct rcpt_args *a = arg;
+
+    sg_session_rcpt(s, a->rcpt, a->mailer, v);
+}
+
+static sfsistat mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct rcpt_args a;
+    const char *qid = smfi_getsymval(ctx, "i");
+
+    a.rcpt = argv != NULL ? argv[0] : NULL;
+    a.mailer = smfi_getsymval(ctx, "{rcpt_mailer}");
+    return run_stage(ctx, "envrcpt", rcpt_stage, &a, qid);
 }
 
 static sfsistat mlfi_unknown(SMFICTX *ctx, const char *cmd)
 {
-    return run_stage(ctx, "unknown", sg_session_unknown, cmd, NULL);
+    return run_stage(ctx, "unknown", unknown_stage, cmd, NULL);
 }
 
-/* end_message - end of a transaction, delivered or not */
+/* end_message - end of a transaction that was not accepted */
 static sfsistat end_message(SMFICTX *ctx)
 {
     struct sg_engine *eng = enter();
@@ -198,9 +246,18 @@ static sfsistat end_message(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
+/* mlfi_eom - the message is accepted: count it, end the transaction */
 static sfsistat mlfi_eom(SMFICTX *ctx)
 {
-    return end_message(ctx);
+    struct sg_engine *eng = enter();
+    struct sg_session *s = smfi_getpriv(ctx);
+
+    if (eng == NULL)
+        return SMFIS_CONTINUE;
+    if (s != NULL)
+        sg_session_message_done(s);
+    leave();
+    return SMFIS_CONTINUE;
 }
 
 static sfsistat mlfi_abort(SMFICTX *ctx)
@@ -251,7 +308,7 @@ struct smfiDesc milter_desc = {
     .xxfi_connect = mlfi_connect,
     .xxfi_helo = mlfi_helo,
     .xxfi_envfrom = mlfi_envfrom,
-    .xxfi_envrcpt = NULL,
+    .xxfi_envrcpt = mlfi_envrcpt,
     .xxfi_header = NULL,
     .xxfi_eoh = NULL,
     .xxfi_body = NULL,

@@ -1,4 +1,4 @@
--- smtpguard database schema, version 1 (PRAGMA user_version = 1).
+-- smtpguard database schema, version 2 (PRAGMA user_version = 2).
 --
 -- This file creates a new database. An older database is brought up to
 -- date by the numbered scripts in migrations/ (NNN_what.sql upgrades
@@ -6,11 +6,13 @@
 -- newer than itself. Both are embedded in the smtpguard binary.
 --
 -- Operators tune the policy tables (settings, ip_lists, domain_lists,
--- service_limits, catalogue overrides) live, with any SQLite client: the
+-- service_limits, the relay tables local_domains, local_addresses,
+-- catchalls, relay_networks and mta_mailers, catalogue overrides) live,
+-- with any SQLite client: the
 -- daemon notices a change within 2 seconds (the triggers below bump
 -- meta.policy_serial) or at once on SIGHUP. The state tables (bans,
--- ip_rate, domain_ip) are written by the daemon; deleting a row of bans
--- lifts that ban.
+-- rate_windows, domain_ip) are written by the daemon; deleting a row of
+-- bans lifts that ban.
 
 -- Serial numbers the daemon polls to notice changes made by others.
 CREATE TABLE meta (
@@ -23,11 +25,13 @@ INSERT INTO meta (key, value) VALUES ('policy_serial', 0), ('ban_serial', 0);
 -- every start. The checks on `settings` consult it.
 CREATE TABLE setting_info (
     name          TEXT PRIMARY KEY,
-    type          TEXT NOT NULL,     -- mode, integer, seconds, severity
+    type          TEXT NOT NULL,     -- mode, integer, seconds, severity,
+                                     -- boolean, choice
     default_value TEXT NOT NULL,
     min           INTEGER NOT NULL,
     max           INTEGER NOT NULL,
-    description   TEXT NOT NULL
+    description   TEXT NOT NULL,
+    choices       TEXT               -- choice: the names, '|'-separated
 );
 
 -- Settings: one row per setting, name as in setting_info (ASSP's names
@@ -66,6 +70,16 @@ BEGIN
        AND lower(NEW.value) NOT IN ('emergency', 'alert', 'critical', 'crit',
             'error', 'err', 'warning', 'notice', 'info', 'debug',
             '0', '1', '2', '3', '4', '5', '6', '7');
+    SELECT RAISE(ABORT, 'smtpguard: value not a boolean (yes/no, on/off, true/false, 1/0)')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'boolean'
+       AND lower(NEW.value) NOT IN ('0', '1', 'yes', 'no', 'on', 'off',
+            'true', 'false');
+    SELECT RAISE(ABORT, 'smtpguard: value not one of the choices listed in setting_info')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'choice'
+       AND (NEW.value GLOB '*|*' OR NEW.value = ''
+            OR instr('|' || i.choices || '|', '|' || lower(NEW.value) || '|') = 0);
 END;
 
 CREATE TRIGGER settings_check_update BEFORE UPDATE ON settings
@@ -91,6 +105,16 @@ BEGIN
        AND lower(NEW.value) NOT IN ('emergency', 'alert', 'critical', 'crit',
             'error', 'err', 'warning', 'notice', 'info', 'debug',
             '0', '1', '2', '3', '4', '5', '6', '7');
+    SELECT RAISE(ABORT, 'smtpguard: value not a boolean (yes/no, on/off, true/false, 1/0)')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'boolean'
+       AND lower(NEW.value) NOT IN ('0', '1', 'yes', 'no', 'on', 'off',
+            'true', 'false');
+    SELECT RAISE(ABORT, 'smtpguard: value not one of the choices listed in setting_info')
+      FROM setting_info i
+     WHERE i.name = NEW.name AND i.type = 'choice'
+       AND (NEW.value GLOB '*|*' OR NEW.value = ''
+            OR instr('|' || i.choices || '|', '|' || lower(NEW.value) || '|') = 0);
 END;
 
 -- Address lists, by ASSP's names:
@@ -132,6 +156,61 @@ CREATE TABLE service_limits (
     comment      TEXT
 );
 
+-- ---- Relay authorization (checked at RCPT TO for every recipient) ----
+--
+-- A recipient is local (delivered here) when its domain is in
+-- local_domains; then it must be in local_addresses (user+tag@ matches
+-- user@), be postmaster, or have a catch-all, else it is refused as
+-- unknown (550 5.1.1). While local_addresses is empty, every recipient of
+-- a local domain is accepted: the MTA knows its mailboxes. While
+-- local_domains is empty, the MTA's own routing decides: see mta_mailers.
+-- A recipient that is not local is relayed when relayPolicy allows it:
+-- authenticated (relayAuthenticated), client in relay_networks, or sender
+-- in local_addresses (relayLocalSender, off: weak). See docs/settings.md.
+
+-- Local domains: exact names, no trailing dot; IDNs in their xn-- form.
+CREATE TABLE local_domains (
+    domain  TEXT PRIMARY KEY COLLATE NOCASE,
+    comment TEXT,
+    created INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+);
+
+-- The local address map: known mailboxes, 'local-part@domain'. Compared
+-- case-insensitively; a quoted local part is compared by its content.
+CREATE TABLE local_addresses (
+    address TEXT PRIMARY KEY COLLATE NOCASE,
+    comment TEXT,
+    created INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+);
+
+-- Catch-all mailbox of a local domain: unknown recipients of the domain
+-- are accepted (the MTA must redirect them to mailbox, e.g. with a
+-- Postfix virtual_alias_maps entry '@domain mailbox').
+CREATE TABLE catchalls (
+    domain  TEXT PRIMARY KEY COLLATE NOCASE,
+    mailbox TEXT NOT NULL,
+    comment TEXT,
+    created INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+);
+
+-- Client networks that may relay (IPv4/IPv6 address or CIDR, host bits
+-- zero), like Postfix's mynetworks.
+CREATE TABLE relay_networks (
+    network TEXT PRIMARY KEY,
+    comment TEXT,
+    created INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+);
+
+-- While local_domains is empty: the MTA's mailer (transport) for a
+-- recipient ({rcpt_mailer}: Postfix's transport name, Sendmail's mailer)
+-- tells what the MTA itself decided. 'remote' mailers need a relay
+-- criterion; 'local' ones and mailers not listed are local delivery.
+CREATE TABLE mta_mailers (
+    mailer  TEXT PRIMARY KEY COLLATE NOCASE,
+    class   TEXT NOT NULL CHECK (class IN ('local', 'remote')),
+    comment TEXT
+);
+
 -- The event catalogue, rewritten from the built-in one at every start
 -- (docs/log-reference.md documents each event). Operators may set
 --   severity_override: emergency alert critical error warning notice info
@@ -165,12 +244,22 @@ CREATE TABLE bans (
 );
 CREATE INDEX bans_expires ON bans (expires);
 
--- Connection frequency windows per client (maxSMTPipConnects within
--- maxSMTPipDuration). Flushed from memory at least every flushInterval.
-CREATE TABLE ip_rate (
-    key          TEXT PRIMARY KEY,
-    window_start INTEGER NOT NULL,
-    count        INTEGER NOT NULL
+-- Counting windows, flushed from memory at least every flushInterval.
+-- Fixed windows (Postfix anvil's arithmetic): count events from
+-- window_start for window_seconds. key says what is counted:
+--   conn:<client>               connections (maxSMTPipConnects)
+--   mail:sender:<address>       accepted messages per minute, by envelope
+--   mail:auth:<user>            sender, authenticated user or client
+--   mail:ip:<client>            (maxEmailPerMinute*)
+--   rcpt:sender|auth|ip:<...>   accepted recipients per minute
+--                               (maxRcptPerMinute*)
+--   harvest:<client>            unknown local recipients (maxHarvestUnknown)
+-- <client> is the address, or its network as logged (IPv6 per /64).
+CREATE TABLE rate_windows (
+    key            TEXT PRIMARY KEY,
+    window_start   INTEGER NOT NULL,
+    window_seconds INTEGER NOT NULL,
+    count          INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 -- Client subnets seen per sender domain (maxSMTPdomainIP).
@@ -205,6 +294,36 @@ CREATE TRIGGER service_limits_ai AFTER INSERT ON service_limits BEGIN
 CREATE TRIGGER service_limits_au AFTER UPDATE ON service_limits BEGIN
     UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
 CREATE TRIGGER service_limits_ad AFTER DELETE ON service_limits BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER local_domains_ai AFTER INSERT ON local_domains BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER local_domains_au AFTER UPDATE ON local_domains BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER local_domains_ad AFTER DELETE ON local_domains BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER local_addresses_ai AFTER INSERT ON local_addresses BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER local_addresses_au AFTER UPDATE ON local_addresses BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER local_addresses_ad AFTER DELETE ON local_addresses BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER catchalls_ai AFTER INSERT ON catchalls BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER catchalls_au AFTER UPDATE ON catchalls BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER catchalls_ad AFTER DELETE ON catchalls BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER relay_networks_ai AFTER INSERT ON relay_networks BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER relay_networks_au AFTER UPDATE ON relay_networks BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER relay_networks_ad AFTER DELETE ON relay_networks BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER mta_mailers_ai AFTER INSERT ON mta_mailers BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER mta_mailers_au AFTER UPDATE ON mta_mailers BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER mta_mailers_ad AFTER DELETE ON mta_mailers BEGIN
     UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
 CREATE TRIGGER catalogue_au AFTER UPDATE OF severity_override, action_override
     ON catalogue BEGIN

@@ -81,7 +81,8 @@ class SessionLimitsTest(IntegrationTestCase):
                           f'be accepted', interval=0.1)
 
     def ip_rate(self, guard):
-        return dict(guard.sql('SELECT key, count FROM ip_rate'))
+        return {k[len('conn:'):]: v for k, v in guard.sql(
+            "SELECT key, count FROM rate_windows WHERE key LIKE 'conn:%'")}
 
     # ------------------------------------------------------------ tests
 

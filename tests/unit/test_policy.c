@@ -264,8 +264,8 @@ START_TEST(test_frequency_monitor_and_counters_persist)
     sg_engine_close(eng, "test");
     o.db_path = path;
     ck_assert_int_eq(sg_engine_open(&o, &eng, &err), SG_OK);
-    ck_assert_int_eq(db_count("SELECT count FROM ip_rate WHERE key = "
-                              "'203.0.113.1'"), 6);
+    ck_assert_int_eq(db_count("SELECT count FROM rate_windows WHERE key = "
+                              "'conn:203.0.113.1'"), 6);
 }
 END_TEST
 

@@ -126,7 +126,7 @@ START_TEST(test_rate_reset_and_load)
     sg_state_rate_hit(st, "k", 101, 90);
     sg_state_rate_reset(st, "k", 102);
     ck_assert_uint_eq(sg_state_rate_hit(st, "k", 103, 90), 1);
-    ck_assert_int_eq(sg_state_rate_load(st, "j", 100, 7), SG_OK);
+    ck_assert_int_eq(sg_state_rate_load(st, "j", 100, 90, 7), SG_OK);
     ck_assert_uint_eq(sg_state_rate_hit(st, "j", 120, 90), 8);
     sg_state_free(st);
 }

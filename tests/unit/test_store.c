@@ -4,6 +4,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -25,6 +26,58 @@ static int query_int(const char *path, const char *sql)
     sqlite3_close(db);
     return v;
 }
+
+/* query_text - the first column of the first row, as text (malloc'd) */
+static char *query_text(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char *v = NULL;
+
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+        v = strdup((const char *) sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static char *read_fixture(const char *name)
+{
+    char path[512];
+    FILE *f;
+    char *buf;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s", SG_TEST_FIXTURES, name);
+    ck_assert_ptr_nonnull(f = fopen(path, "r"));
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    rewind(f);
+    ck_assert_ptr_nonnull(buf = calloc(1, (size_t) n + 1));
+    ck_assert_int_eq(fread(buf, 1, (size_t) n, f), n);
+    fclose(f);
+    return buf;
+}
+
+/*
+ * The shape of a schema: every object with its columns (name, type, not
+ * null, default, primary key) and the SQL of indexes and triggers. Table
+ * SQL itself differs after ALTER TABLE, so columns stand in for it.
+ */
+static const char schema_shape_sql[] =
+    "SELECT group_concat(line, char(10)) FROM ("
+    " SELECT m.type || ' ' || m.name || ' ' || coalesce(p.cid, '') || ' ' ||"
+    "  coalesce(p.name, '') || ' ' || coalesce(p.type, '') || ' ' ||"
+    "  coalesce(p.\"notnull\", '') || ' ' || coalesce(p.dflt_value, '') ||"
+    "  ' ' || coalesce(p.pk, '') || ' ' ||"
+    "  CASE WHEN m.type IN ('index', 'trigger') THEN coalesce(m.sql, '')"
+    "  ELSE '' END AS line"
+    " FROM sqlite_master m LEFT JOIN pragma_table_info(m.name) p"
+    "  ON m.type = 'table'"
+    " WHERE m.name NOT LIKE 'sqlite_%'"
+    " ORDER BY m.type, m.name, p.cid)";
 
 /* sql_error - run SQL expecting failure; returns the error text */
 static const char *sql_error(const char *path, const char *sql)
@@ -110,14 +163,15 @@ START_TEST(test_refuse_newer_and_foreign)
 }
 END_TEST
 
+/* Versions after the current one (SG_SCHEMA_VERSION 2). */
 static const struct sg_migration test_migrations[] = {
-    { 2, "002_test.sql", "CREATE TABLE added_in_2 (x INTEGER);" },
-    { 3, "003_test.sql", "ALTER TABLE added_in_2 ADD COLUMN y TEXT;" },
+    { 3, "003_test.sql", "CREATE TABLE added_in_3 (x INTEGER);" },
+    { 4, "004_test.sql", "ALTER TABLE added_in_3 ADD COLUMN y TEXT;" },
 };
 
 static const struct sg_migration broken_migrations[] = {
-    { 2, "002_test.sql", "CREATE TABLE added_in_2 (x INTEGER);" },
-    { 3, "003_broken.sql", "ALTER TABLE no_such_table ADD COLUMN y;" },
+    { 3, "003_test.sql", "CREATE TABLE added_in_3 (x INTEGER);" },
+    { 4, "004_broken.sql", "ALTER TABLE no_such_table ADD COLUMN y;" },
 };
 
 START_TEST(test_migrate_in_place)
@@ -130,15 +184,15 @@ START_TEST(test_migrate_in_place)
     sg_store_close(open_store(p));
     test_sql(p, "INSERT INTO bans VALUES ('ip', '192.0.2.1', '00200154', 1, "
              "4000000000)");
-    ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations, 2, 3,
+    ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations, 2, 4,
                                         &s, &err), SG_OK);
     sg_store_close(s);
-    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 3);
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 4);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM pragma_table_info("
-                               "'added_in_2') WHERE name = 'y'"), 1);
+                               "'added_in_3') WHERE name = 'y'"), 1);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 1);
     ck_assert_ptr_nonnull(capture_find("id=00290008"));
-    ck_assert_ptr_nonnull(capture_find("from=1 to=3"));
+    ck_assert_ptr_nonnull(capture_find("from=2 to=4"));
 }
 END_TEST
 
@@ -150,16 +204,58 @@ START_TEST(test_migrate_failure_rolls_back)
 
     capture_reset();
     sg_store_close(open_store(p));
-    ck_assert_int_ne(sg_store_open_with(p, &test_log, broken_migrations, 2, 3,
+    ck_assert_int_ne(sg_store_open_with(p, &test_log, broken_migrations, 2, 4,
                                         &s, &err), SG_OK);
-    ck_assert_ptr_nonnull(strstr(err.msg, "003_broken.sql"));
-    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "004_broken.sql"));
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 2);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM sqlite_master WHERE "
-                               "name = 'added_in_2'"), 0);
+                               "name = 'added_in_3'"), 0);
     /* A gap in the chain is refused too. */
     ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations + 1, 1,
-                                        3, &s, &err), SG_EINVAL);
-    ck_assert_ptr_nonnull(strstr(err.msg, "no migration to schema version 2"));
+                                        4, &s, &err), SG_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no migration to schema version 3"));
+}
+END_TEST
+
+/* A version 1 database (fixture) migrates to exactly what schema.sql makes,
+ * keeping its state and gaining the new default rows. */
+START_TEST(test_migrate_v1)
+{
+    const char *p = temp_db("v1.db"), *fresh = temp_db("v2.db");
+    char *schema = read_fixture("schema_v1.sql");
+    char *defaults = read_fixture("defaults_v1.sql");
+    char *want, *got;
+    struct sg_store *s;
+    struct sg_err err;
+
+    capture_reset();
+    test_sql(p, schema);
+    test_sql(p, defaults);
+    test_sql(p, "PRAGMA user_version = 1;"
+             "INSERT INTO ip_rate VALUES ('192.0.2.7', 1000, 4);"
+             "INSERT INTO ip_lists (list, network) VALUES "
+             "('ispip', '198.51.100.0/24');");
+    free(schema);
+    free(defaults);
+    ck_assert_int_eq(sg_store_open(p, &test_log, &s, &err), SG_OK);
+    sg_store_close(s);
+    ck_assert_ptr_nonnull(capture_find("from=1 to=2"));
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(query_int(p, "SELECT count FROM rate_windows WHERE "
+                               "key = 'conn:192.0.2.7' AND window_start = "
+                               "1000 AND window_seconds = 90"), 4);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_lists"), 3);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM mta_mailers"), 8);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM relay_networks"), 2);
+
+    sg_store_close(open_store(fresh));
+    want = query_text(fresh, schema_shape_sql);
+    got = query_text(p, schema_shape_sql);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, want);
+    free(want);
+    free(got);
 }
 END_TEST
 
@@ -191,6 +287,18 @@ START_TEST(test_sql_validation_triggers)
     ck_assert_ptr_nonnull(strstr(sql_error(p, "INSERT INTO ip_lists (list, "
                           "network) VALUES ('blackList', '192.0.2.1')"),
                           "CHECK constraint"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'maybe' WHERE name = 'relayAuthenticated'"),
+                          "not a boolean"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'open' WHERE name = 'relayPolicy'"),
+                          "not one of the choices"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "UPDATE settings SET value = "
+                          "'rules|deny' WHERE name = 'relayPolicy'"),
+                          "not one of the choices"));
+    ck_assert_ptr_nonnull(strstr(sql_error(p, "INSERT INTO mta_mailers "
+                          "(mailer, class) VALUES ('x', 'sideways')"),
+                          "CHECK constraint"));
     /* Refused statements changed nothing. */
     ck_assert_int_eq(query_int(p, "SELECT value FROM meta WHERE "
                                "key='policy_serial'"), serial);
@@ -198,8 +306,14 @@ START_TEST(test_sql_validation_triggers)
                                "name = 'maxSMTPipExpiration'"), "");
     ck_assert_str_eq(sql_error(p, "UPDATE settings SET value = 'debug' WHERE "
                                "name = 'logLevel'"), "");
+    ck_assert_str_eq(sql_error(p, "UPDATE settings SET value = 'Deny' WHERE "
+                               "name = 'relayPolicy'"), "");
+    ck_assert_str_eq(sql_error(p, "UPDATE settings SET value = 'off' WHERE "
+                               "name = 'relayAuthenticated'"), "");
+    ck_assert_str_eq(sql_error(p, "INSERT INTO local_domains (domain) "
+                               "VALUES ('example.org')"), "");
     ck_assert_int_eq(query_int(p, "SELECT value FROM meta WHERE "
-                               "key='policy_serial'"), serial + 2);
+                               "key='policy_serial'"), serial + 5);
 }
 END_TEST
 
@@ -230,8 +344,9 @@ START_TEST(test_load_config)
     ck_assert_int_eq(sg_config_get(cfg, SG_SET_ip_duration), 900);
     ck_assert_int_eq(sg_config_service_limit(cfg, "submission"), 4);
     ck_assert(sg_config_domain_exempt(cfg, "example.com"));
-    /* 2 default + 2 good networks, 1 domain, 1 service. */
-    ck_assert_int_eq(cfg->entries, 6);
+    /* 2 default noProcessingIPs + 2 default relay networks + 8 default
+     * mta_mailers + 2 good networks, 1 domain, 1 service. */
+    ck_assert_int_eq(cfg->entries, 16);
     ck_assert_ptr_nonnull(capture_find("entry=192.0.2.1/8"));
     ck_assert_ptr_nonnull(capture_find("refuses nothing"));
     ck_assert_int_eq(sg_event_severity(SG_EV_MAX_IP_SESSIONS), SG_SEV_ERR);
@@ -290,7 +405,7 @@ START_TEST(test_state_round_trip)
                      SG_OK);
     ck_assert_int_eq(deleted, 1);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 0);
-    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_rate"), 0);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM rate_windows"), 0);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM domain_ip"), 0);
     sg_store_close(s);
     sg_state_free(st);
@@ -352,6 +467,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_refuse_newer_and_foreign);
     tcase_add_test(tc, test_migrate_in_place);
     tcase_add_test(tc, test_migrate_failure_rolls_back);
+    tcase_add_test(tc, test_migrate_v1);
     tcase_add_test(tc, test_sql_validation_triggers);
     tcase_add_test(tc, test_load_config);
     tcase_add_test(tc, test_state_round_trip);

@@ -122,3 +122,18 @@ void test_sql(const char *db_path, const char *sql)
         ck_abort_msg("sql '%s': %s", sql, msg);
     sqlite3_close(db);
 }
+
+int db_count_in(const char *db_path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n = -1;
+
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}

@@ -40,6 +40,8 @@ struct sg_engine *test_engine(void);
 const char *temp_db_of(struct sg_engine *eng);
 /* Run SQL on the engine's database through a separate connection. */
 void test_sql(const char *path, const char *sql);
+/* The integer of the first row and column of a query, -1 when none. */
+int db_count_in(const char *path, const char *sql);
 
 Suite *addr_suite(void);
 Suite *config_suite(void);
@@ -47,5 +49,6 @@ Suite *log_suite(void);
 Suite *state_suite(void);
 Suite *store_suite(void);
 Suite *policy_suite(void);
+Suite *relay_suite(void);
 
 #endif /* SG_TESTUTIL_H */
