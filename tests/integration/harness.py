@@ -25,6 +25,7 @@ serializes the modules (RESOURCE_LOCK), so run one at a time by hand too.
 Python 3 standard library only.
 """
 
+import base64
 import ctypes
 import errno
 import fcntl
@@ -647,6 +648,14 @@ class Guard:
         finally:
             con.close()
 
+    def sql_script(self, script):
+        """Run several statements (executescript: its own transactions)."""
+        con = self.connect_db()
+        try:
+            con.executescript(script)
+        finally:
+            con.close()
+
     def set_settings(self, settings):
         """Insert or update settings rows (one transaction)."""
         self.apply_policy(settings)
@@ -819,6 +828,16 @@ default_process_limit = 200
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 """
 
+# SMTP AUTH through Cyrus SASL and a private sasldb (Postfix.setup_sasl).
+SASL_CF = """\
+smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+smtpd_sasl_local_domain = example.test
+smtpd_sasl_security_options = noanonymous
+smtpd_tls_auth_only = no
+"""
+
 MASTER_CF_SERVICES = """\
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -858,12 +877,14 @@ class Postfix:
     and -o smtpd_milters when milter is set.
     """
 
-    def __init__(self, root, milter, services):
+    def __init__(self, root, milter, services, extra=None, sasl_users=()):
         self.root = root
         self.etc = os.path.join(root, 'etc')
         self.maillog = os.path.join(root, 'maillog')
         self.milter = milter
         self.services = services
+        self.extra = extra or {}
+        self.sasl_users = sasl_users
         self.proc = None
 
     def port(self, service):
@@ -874,6 +895,10 @@ class Postfix:
         with open(os.path.join(self.etc, 'main.cf'), 'w') as f:
             f.write(MAIN_CF.format(root=self.root, milter=self.milter,
                                    daemon_dir=POSTFIX_DAEMON_DIR))
+            if self.sasl_users:
+                f.write(SASL_CF.format(root=self.root))
+            for name, value in self.extra.items():
+                f.write(f'{name} = {value}\n')
         lines = ['# service type private unpriv chroot wakeup maxproc command']
         for name, svc in self.services.items():
             line = (f"127.0.0.1:{svc['port']} inet n - n - - smtpd"
@@ -896,8 +921,35 @@ class Postfix:
                 + tail(self.maillog))
         return r
 
+    def setup_sasl(self):
+        """Cyrus SASL for smtpd: a sasldb of the test users (PLAIN, LOGIN),
+        readable by the postfix user only."""
+        saslpasswd = shutil.which('saslpasswd2') or '/usr/sbin/saslpasswd2'
+        if not os.access(saslpasswd, os.X_OK):
+            raise HarnessError('saslpasswd2 not found: apt-get install '
+                               'sasl2-bin (contrib/install-deps.sh --test)')
+        # Debian's Postfix reads smtpd.conf from $config_directory/sasl
+        # (cyrus_sasl_config_path is not consulted there).
+        d = os.path.join(self.root, 'sasl')
+        conf = os.path.join(self.etc, 'sasl')
+        os.makedirs(d, 0o755, exist_ok=True)
+        os.makedirs(conf, 0o755, exist_ok=True)
+        db = os.path.join(d, 'sasldb2')
+        with open(os.path.join(conf, 'smtpd.conf'), 'w') as f:
+            f.write('pwcheck_method: auxprop\nauxprop_plugin: sasldb\n'
+                    f'mech_list: PLAIN LOGIN\nsasldb_path: {db}\n')
+        for user, password in self.sasl_users:
+            subprocess.run([saslpasswd, '-p', '-c', '-f', db, '-u',
+                            'example.test', user], input=password,
+                           text=True, check=True, timeout=30)
+        pw = pwd.getpwnam('postfix')
+        os.chown(db, pw.pw_uid, pw.pw_gid)
+        os.chmod(db, 0o600)
+
     def start(self):
         require_postfix()
+        if self.sasl_users:
+            self.setup_sasl()
         self.write_config()
         os.makedirs(os.path.join(self.root, 'spool'), 0o755, exist_ok=True)
         data = os.path.join(self.root, 'data')
@@ -1013,6 +1065,11 @@ class Client:
             addr = 'IPV6:' + addr
         return self.cmd(f'XCLIENT ADDR={addr} NAME={name}')
 
+    def auth_plain(self, user, password):
+        """AUTH PLAIN with an initial response (RFC 4954)."""
+        token = base64.b64encode(f'\0{user}\0{password}'.encode()).decode()
+        return self.cmd(f'AUTH PLAIN {token}')
+
     def mail(self, sender):
         return self.cmd(f'MAIL FROM:<{sender}>')
 
@@ -1106,13 +1163,16 @@ class Env:
     Postfix instance (tests that play the MTA themselves, over the milter
     protocol); env.postfix stays None."""
 
-    def __init__(self, name, with_postfix=True):
+    def __init__(self, name, with_postfix=True, postfix_extra=None,
+                 sasl_users=()):
         if os.geteuid() != 0:
             raise HarnessError('the integration tests must run as root '
                                '(they start a Postfix instance and syslog)')
         if with_postfix:
             require_postfix()
         smtpguard_binary()
+        self.postfix_extra = postfix_extra or {}
+        self.sasl_users = sasl_users
         self.name = name
         self.with_postfix = with_postfix
         self.root = tempfile.mkdtemp(prefix=f'sgitest-{name}-')
@@ -1149,7 +1209,8 @@ class Env:
             os.path.join(self.root, 'postfix'),
             f'inet:127.0.0.1:{self.guard_port}',
             {'svcA': {'port': ports[0]}, 'svcB': {'port': ports[1]},
-             'svcU': {'port': ports[2], 'milter': f'unix:{self.unix_sock}'}})
+             'svcU': {'port': ports[2], 'milter': f'unix:{self.unix_sock}'}},
+            extra=self.postfix_extra, sasl_users=self.sasl_users)
         self.postfix.start()
         return self
 
@@ -1220,6 +1281,10 @@ class IntegrationTestCase(unittest.TestCase):
     # False: the class drives smtpguard over the milter protocol itself and
     # gets no Postfix instance (faster; env.postfix is None).
     with_postfix = True
+    # More main.cf parameters for this class's Postfix, and SMTP AUTH users
+    # ((name, password) pairs in realm example.test) if it needs AUTH.
+    postfix_extra = {}
+    sasl_users = ()
 
     def setUp(self):
         super().setUp()
@@ -1233,7 +1298,9 @@ class IntegrationTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        env = Env(cls.__name__.lower(), with_postfix=cls.with_postfix)
+        env = Env(cls.__name__.lower(), with_postfix=cls.with_postfix,
+                  postfix_extra=cls.postfix_extra,
+                  sasl_users=cls.sasl_users)
         cls.addClassCleanup(env.close)
         try:
             env.start()
