@@ -496,6 +496,68 @@ class MilterProtocolTest(IntegrationTestCase):
             ['192.0.2.13', '192.0.2.15'])
         self.assert_no_trouble(g, since)
 
+    def test_relay_decisions_sendmail_macros(self):
+        """The relay decision behind Sendmail: {auth_authen} at MAIL,
+        the mailer name of each recipient, no Postfix-only macro."""
+        g = self.start_guard(start=False)
+        g.sql_script("DELETE FROM relay_networks;")
+        g.start()
+        since = g.mark()
+        # Before any local domain is configured, Sendmail's mailer decides
+        # what is local: "local" is, "esmtp" is a relay attempt.
+        self.assert_accepted(self.loadclient(
+            '--sendmail', '--rcpt', 'user@example.test',
+            '--rcpt-mailer', 'local', client='203.0.113.20'))
+        ev = g.wait_event('rcpt_local_delivery', since,
+                          client='203.0.113.20')
+        self.assertEqual(ev['source'], 'mta')
+        run = self.loadclient('--sendmail', '--mail', 'x@remote.test',
+                              '--rcpt', 'friend@far.test', '--rcpt-mailer',
+                              'esmtp', client='203.0.113.21')
+        self.assertEqual(run.result, 'rejected', str(run))
+        self.assertRegex(run.stages('rcpt')[0].get('code', ''),
+                         r'^550 5\.7\.1 .*\[smtpguard 00210111\]$')
+        ev = g.wait_event('relay_attempt_rejected', since,
+                          client='203.0.113.21')
+        self.assertEqual(ev['msg'], 'Relay attempt from IP address '
+                         '203.0.113.21, mail from <x@remote.test> to '
+                         '<friend@far.test> rejected')
+        # Authenticated (Sendmail sends {auth_authen} with MAIL): relayed.
+        self.assert_accepted(self.loadclient(
+            '--sendmail', '--auth', 'alice', '--mail', 'alice@example.test',
+            '--rcpt', 'friend@far.test', '--rcpt-mailer', 'esmtp',
+            client='203.0.113.22'))
+        ev = g.wait_event('relay_granted_authenticated', since,
+                          client='203.0.113.22')
+        self.assertEqual(ev['user'], 'alice')
+        # Configured: the tables decide, whatever the mailer says.
+        since = g.mark()
+        g.sql_script("""
+            INSERT INTO local_domains (domain) VALUES ('example.test');
+            INSERT INTO local_addresses (address)
+                VALUES ('user@example.test');""")
+        g.wait_event('policy_reloaded', since)
+        self.assert_accepted(self.loadclient(
+            '--sendmail', '--rcpt', 'USER@example.test.',
+            '--rcpt-mailer', 'esmtp', client='203.0.113.23'))
+        ev = g.wait_event('rcpt_local_delivery', since,
+                          client='203.0.113.23')
+        self.assertEqual(ev['source'], 'local_addresses')
+        run = self.loadclient('--sendmail', '--rcpt', 'nobody@example.test',
+                              '--rcpt-mailer', 'local',
+                              client='203.0.113.24')
+        self.assertRegex(run.stages('rcpt')[0].get('code', ''),
+                         r'^550 5\.1\.1 .*\[smtpguard 00210202\]$')
+        # The same decisions with Postfix's macros ({rcpt_mailer} smtp).
+        run = self.loadclient('--mail', 'x@remote.test', '--rcpt',
+                              'friend@far.test', '--rcpt-mailer', 'smtp',
+                              client='203.0.113.25')
+        self.assertRegex(run.stages('rcpt')[0].get('code', ''),
+                         r'^550 5\.7\.1 .*\[smtpguard 00210111\]$')
+        self.assert_accepted(self.loadclient(
+            '--auth', 'alice', '--rcpt', 'friend@far.test',
+            '--rcpt-mailer', 'smtp', client='203.0.113.26'))
+
     def test_unknown_commands_count_as_errors(self):
         """SMFIC_UNKNOWN: one smtp_unknown_command per command; over
         MaxErrors the reply is 421 with max_errors_reached."""
