@@ -11,7 +11,7 @@
 set -eu
 
 build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3"
-test="check postfix rsyslog python3 procps bsdutils passwd"
+test="check postfix rsyslog python3 procps bsdutils passwd sasl2-bin libsasl2-modules"
 
 pkgs="$build check"
 [ "${1:-}" = "--test" ] && pkgs="$build $test"
