@@ -136,7 +136,9 @@ wait_listening() {
 }
 
 # Settings for the benchmark: every check on, in block mode, with limits
-# far above what the load reaches.
+# far above what the load reaches. The relay tables make it an inbound MX
+# for example.org (sg-loadclient's recipients user1@example.org, ...), so
+# every RCPT goes through the relay decision and the mailbox lookup.
 configure_smtpguard() {
     local db=$1 sql name value out i
     local -a settings=(
@@ -144,6 +146,10 @@ configure_smtpguard() {
         maxSMTPipConnects=1000000 maxSMTPdomainIP=100000 MaxErrors=10
         DoMaxSMTPSessions=1 DoMaxSMTPipSessions=1 DoFrequencyIP=1
         DoDomainIP=1 DoMaxErrors=1 DoDenyConnect=1
+        DoRelayCheck=1 DoHarvestCheck=1 DoEmailRate=1 DoRcptRate=1
+        maxEmailPerMinute=1000000 maxEmailPerMinuteAuth=1000000
+        maxEmailPerMinuteIP=1000000 maxRcptPerMinute=1000000
+        maxRcptPerMinuteAuth=1000000 maxRcptPerMinuteIP=1000000
     )
     # smtpguard listens before it opens (and creates) the database: wait
     # until the schema is there.
@@ -159,6 +165,12 @@ configure_smtpguard() {
         value=${setting#*=}
         sql+="UPDATE settings SET value = '$value' WHERE name = '$name';"$'\n'
         sql+="SELECT 'missing setting: $name' WHERE changes() = 0;"$'\n'
+    done
+    sql+="INSERT OR IGNORE INTO local_domains (domain) VALUES ('example.org');"
+    sql+=$'\n'
+    for ((i = 1; i <= 8; i++)); do
+        sql+="INSERT OR IGNORE INTO local_addresses (address) VALUES "
+        sql+="('user$i@example.org');"$'\n'
     done
     sql+=$'COMMIT;\n'
     out=$(sqlite3 "$db" <<<"$sql") || die "could not update settings in $db"
