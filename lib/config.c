@@ -26,6 +26,12 @@ static const char *const iplist_names[SG_IPLIST_COUNT] = {
 static const char *const relay_policy_names[] = {
     "rules", "allow", "deny", NULL,
 };
+static const char *const dns_stage_names[] = {
+    "connect", "helo", "mail", "rcpt", NULL,
+};
+static const char *const spf_action_names[] = {
+    "accept", "reject", "tempfail", NULL,
+};
 
 const struct sg_setting_def *sg_setting_def(enum sg_setting id)
 {
@@ -55,6 +61,8 @@ const char *sg_setting_type_name(enum sg_setting_type type)
         return "boolean";
     case SG_T_CHOICE:
         return "choice";
+    case SG_T_TEXT:
+        return "text";
     }
     return "?";
 }
@@ -66,6 +74,15 @@ const char *const *sg_setting_choices(const struct sg_setting_def *def)
     switch (def->id) {
     case SG_SET_relay_policy:
         return relay_policy_names;
+    case SG_SET_dns_stage:
+        return dns_stage_names;
+    case SG_SET_spf_fail_action:
+    case SG_SET_spf_softfail_action:
+    case SG_SET_spf_neutral_action:
+    case SG_SET_spf_none_action:
+    case SG_SET_spf_temperror_action:
+    case SG_SET_spf_permerror_action:
+        return spf_action_names;
     default:
         return NULL;
     }
@@ -179,6 +196,10 @@ int sg_setting_parse(const struct sg_setting_def *def, const char *text,
     }
     if (def->type == SG_T_BOOL || def->type == SG_T_CHOICE)
         return parse_word(def, text, out, err);
+    if (def->type == SG_T_TEXT) {
+        *out = 0;
+        return sg_setting_check_text(def, text, err);
+    }
     rc = parse_number(text, def->type == SG_T_SECONDS, &v, err);
     if (rc != SG_OK)
         return rc;
@@ -208,6 +229,114 @@ void sg_setting_format(const struct sg_setting_def *def, long value,
         snprintf(buf, size, "%s", names[value]);
     else
         snprintf(buf, size, "%ld", value);
+}
+
+/* check_server - one dnsServers entry: ADDR, ADDR:PORT or [ADDR6]:PORT */
+static int check_server(const char *tok, size_t len, struct sg_err *err)
+{
+    char host[SG_ADDR_STRLEN + 8];
+    const char *port = NULL;
+    struct sg_addr a;
+
+    if (len >= sizeof(host)) {
+        sg_err_set(err, "server '%.*s' too long", (int) len, tok);
+        return SG_EINVAL;
+    }
+    memcpy(host, tok, len);
+    host[len] = '\0';
+    if (host[0] == '[') {
+        char *close = strchr(host, ']');
+
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+            sg_err_set(err, "server '%s': '[' without ']' or junk after it",
+                       host);
+            return SG_EINVAL;
+        }
+        *close = '\0';
+        port = close[1] == ':' ? close + 2 : NULL;
+        memmove(host, host + 1, strlen(host + 1) + 1);
+    } else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':')) {
+        char *colon = strchr(host, ':');    /* one colon: IPv4 with a port */
+
+        *colon = '\0';
+        port = colon + 1;
+    }
+    if (sg_addr_parse(host, &a) != SG_OK) {
+        sg_err_set(err, "server '%s' is not an IPv4 or IPv6 address", host);
+        return SG_EINVAL;
+    }
+    if (port != NULL) {
+        char *end;
+        long p = strtol(port, &end, 10);
+
+        if (*port == '\0' || *end != '\0' || p < 1 || p > 65535) {
+            sg_err_set(err, "server '%.*s': port not 1-65535", (int) len,
+                       tok);
+            return SG_EINVAL;
+        }
+    }
+    return SG_OK;
+}
+
+int sg_setting_check_text(const struct sg_setting_def *def, const char *text,
+                          struct sg_err *err)
+{
+    size_t n = strlen(text);
+
+    if (n >= SG_SETTING_TEXT_MAX) {
+        sg_err_set(err, "longer than %d characters", SG_SETTING_TEXT_MAX - 1);
+        return SG_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (text[i] < 0x20 || text[i] > 0x7e) {
+            sg_err_set(err, "control or non-ASCII character at offset %zu",
+                       i);
+            return SG_EINVAL;
+        }
+    if (def->id == SG_SET_dns_servers) {
+        const char *p = text;
+        int count = 0;
+
+        while (*p != '\0') {
+            size_t len = strcspn(p, " ,");
+
+            if (len > 0 && (++count > 8 || check_server(p, len, err))) {
+                if (count > 8)
+                    sg_err_set(err, "more than 8 servers");
+                return SG_EINVAL;
+            }
+            p += len;
+            p += strspn(p, " ,");
+        }
+    } else if (def->id == SG_SET_authserv_id && n > 0) {
+        char norm[SG_SETTING_TEXT_MAX];
+
+        if (sg_domain_normalize(text, norm, sizeof(norm)) != SG_OK) {
+            sg_err_set(err, "not a host name");
+            return SG_EINVAL;
+        }
+    }
+    return SG_OK;
+}
+
+const char *sg_config_text(const struct sg_config *cfg, enum sg_setting id)
+{
+    return cfg->text[id] != NULL ? cfg->text[id] : settings[id].def;
+}
+
+int sg_config_keep(struct sg_config *cfg, const struct sg_config *prev,
+                   enum sg_setting id)
+{
+    char *copy = NULL;
+
+    cfg->value[id] = prev->value[id];
+    if (settings[id].type != SG_T_TEXT)
+        return SG_OK;
+    if (prev->text[id] != NULL && (copy = sg_strdup(prev->text[id])) == NULL)
+        return SG_ENOMEM;
+    sg_free(cfg->text[id]);
+    cfg->text[id] = copy;
+    return SG_OK;
 }
 
 struct sg_config *sg_config_new(void)
@@ -264,6 +393,11 @@ void sg_config_unref(struct sg_config *cfg)
     free_strings(cfg->local_addrs, cfg->nlocal_addrs);
     free_pairs(cfg->catchalls, cfg->ncatchalls);
     free_pairs(cfg->mailers, cfg->nmailers);
+    for (size_t i = 0; i < cfg->ndnsbl; i++)
+        sg_dnsbl_zone_clear(&cfg->dnsbl[i]);
+    sg_free(cfg->dnsbl);
+    for (int i = 0; i < SG_SET_COUNT; i++)
+        sg_free(cfg->text[i]);
     sg_free(cfg);
 }
 
@@ -307,9 +441,21 @@ int sg_config_apply_setting(struct sg_config *cfg, const char *name,
         return SG_EINVAL;
     }
     if (sg_setting_parse(def, value, &v, &err) != SG_OK) {
-        sg_setting_format(def, cfg->value[def->id], kept, sizeof(kept));
+        if (def->type == SG_T_TEXT)
+            snprintf(kept, sizeof(kept), "%s",
+                     sg_config_text(cfg, def->id));
+        else
+            sg_setting_format(def, cfg->value[def->id], kept, sizeof(kept));
         log_invalid(log, name, value, err.msg, kept);
         return SG_EINVAL;
+    }
+    if (def->type == SG_T_TEXT) {
+        char *copy = sg_strdup(value);
+
+        if (copy == NULL)
+            return SG_ENOMEM;
+        sg_free(cfg->text[def->id]);
+        cfg->text[def->id] = copy;
     }
     cfg->value[def->id] = v;
     return SG_OK;
@@ -468,6 +614,39 @@ static int mailer_normalize(const char *in, char *out, size_t size)
             return SG_EINVAL;
         out[i] = (char) tolower(c);
     }
+    return SG_OK;
+}
+
+int sg_config_add_dnsbl(struct sg_config *cfg, const char *zone, long weight,
+                        const char *answers, bool txt, bool ipv6,
+                        const struct sg_log *log)
+{
+    struct sg_dnsbl_zone z;
+    struct sg_err err;
+    int rc;
+
+    if (cfg->ndnsbl >= 64) {
+        log_entry_invalid(log, "dnsbl_zones", zone, "more than 64 zones");
+        return SG_EINVAL;
+    }
+    rc = sg_dnsbl_zone_init(&z, zone, weight, answers, txt, ipv6, &err);
+    if (rc == SG_EINVAL)
+        log_entry_invalid(log, "dnsbl_zones", zone, err.msg);
+    if (rc != SG_OK)
+        return rc;
+    for (size_t i = 0; i < cfg->ndnsbl; i++)
+        if (strcmp(cfg->dnsbl[i].zone, z.zone) == 0) {
+            log_entry_invalid(log, "dnsbl_zones", zone, "zone listed twice "
+                              "(a trailing dot or case makes no difference)");
+            sg_dnsbl_zone_clear(&z);
+            return SG_EINVAL;
+        }
+    if (grow((void **) &cfg->dnsbl, cfg->ndnsbl, sizeof(z)) != SG_OK) {
+        sg_dnsbl_zone_clear(&z);
+        return SG_ENOMEM;
+    }
+    cfg->dnsbl[cfg->ndnsbl++] = z;
+    cfg->entries++;
     return SG_OK;
 }
 

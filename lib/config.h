@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "dnsbl.h"
 #include "log.h"
 
 enum sg_setting_type {
@@ -28,13 +29,31 @@ enum sg_setting_type {
     SG_T_SEVERITY,      /* severity name or 0-7 */
     SG_T_BOOL,          /* 0/1, yes/no, on/off, true/false */
     SG_T_CHOICE,        /* one of the names of sg_setting_choices() */
+    SG_T_TEXT,          /* a short string, checked per setting */
 };
+
+#define SG_SETTING_TEXT_MAX 256 /* longest SG_T_TEXT value, NUL included */
 
 enum sg_mode {
     SG_MODE_OFF = 0,
     SG_MODE_BLOCK = 1,
     SG_MODE_MONITOR = 2,
     SG_MODE_SCORE = 3,
+};
+
+/* dnsCheckStage */
+enum sg_dns_stage {
+    SG_DNS_STAGE_CONNECT = 0,
+    SG_DNS_STAGE_HELO = 1,
+    SG_DNS_STAGE_MAIL = 2,
+    SG_DNS_STAGE_RCPT = 3,
+};
+
+/* spf*Action */
+enum sg_spf_action {
+    SG_SPF_ACT_ACCEPT = 0,
+    SG_SPF_ACT_REJECT = 1,
+    SG_SPF_ACT_TEMPFAIL = 2,
 };
 
 /* relayPolicy */
@@ -91,6 +110,7 @@ struct sg_pair {
 struct sg_config {
     atomic_int refcnt;
     long value[SG_SET_COUNT];
+    char *text[SG_SET_COUNT];   /* SG_T_TEXT values; NULL: the default */
     struct sg_net_entry *nets;
     size_t nnets;
     char **domain_wl;           /* maxSMTPdomainIPWL, lower case, sorted */
@@ -105,6 +125,8 @@ struct sg_config {
     size_t ncatchalls;
     struct sg_pair *mailers;    /* mailer -> "local" / "remote", sorted */
     size_t nmailers;
+    struct sg_dnsbl_zone *dnsbl;        /* dnsbl_zones, in table order */
+    size_t ndnsbl;
     size_t entries;             /* list entries accepted, for the log */
 };
 
@@ -117,6 +139,12 @@ const char *const *sg_setting_choices(const struct sg_setting_def *def);
 /* Parse and range-check a setting's text; SG_EINVAL with a reason. */
 int sg_setting_parse(const struct sg_setting_def *def, const char *text,
                      long *out, struct sg_err *err);
+/*
+ * Check the text of a SG_T_TEXT setting (length, characters, and what the
+ * setting needs: addresses for dnsServers, a host name for authservId).
+ */
+int sg_setting_check_text(const struct sg_setting_def *def, const char *text,
+                          struct sg_err *err);
 /* Format a value back as text ("info" for severities). */
 void sg_setting_format(const struct sg_setting_def *def, long value,
                        char *buf, size_t size);
@@ -141,6 +169,12 @@ static inline long sg_config_get(const struct sg_config *cfg,
     return cfg->value[id];
 }
 
+/* The value of a SG_T_TEXT setting (never NULL). */
+const char *sg_config_text(const struct sg_config *cfg, enum sg_setting id);
+/* Take over `prev`'s value of setting `id` (start of a reload). */
+int sg_config_keep(struct sg_config *cfg, const struct sg_config *prev,
+                   enum sg_setting id);
+
 /*
  * Builders used while a new snapshot is assembled. Each validates and, on a
  * bad value, logs the catalogue event and keeps what `cfg` already holds.
@@ -161,6 +195,10 @@ int sg_config_add_service(struct sg_config *cfg, const char *service,
  */
 int sg_config_add_relay(struct sg_config *cfg, const char *list,
                         const char *entry, const char *value,
+                        const struct sg_log *log);
+/* A row of dnsbl_zones; a bad row is logged and skipped. */
+int sg_config_add_dnsbl(struct sg_config *cfg, const char *zone, long weight,
+                        const char *answers, bool txt, bool ipv6,
                         const struct sg_log *log);
 /* Sort lists for lookup; call once after the last add. */
 void sg_config_finish(struct sg_config *cfg);

@@ -121,7 +121,7 @@ static void settings(void)
          "`setting_info` holds this table in SQL. Modes: 0 off, 1 block, 2 "
          "monitor (log\nonly), 3 score. Seconds may carry a unit: `90`, "
          "`90s`, `15m`, `2h`, `1d`. Booleans: yes/no, on/off,\ntrue/false "
-         "or 1/0. Choices: one of the names listed.\n");
+         "or 1/0. Choices: one of the names listed. Text: checked by the daemon.\n");
     puts("| Setting | Type | Default | Range | Description |\n"
          "|---|---|---|---|---|");
     for (int i = 0; i < SG_SET_COUNT; i++) {
@@ -130,8 +130,10 @@ static void settings(void)
         const char *const *names = sg_setting_choices(d);
 
         printf("| `%s` | %s | %s | ", d->name, sg_setting_type_name(d->type),
-               d->def);
-        if (d->type == SG_T_BOOL)
+               d->def[0] != '\0' ? d->def : "(empty)");
+        if (d->type == SG_T_TEXT)
+            printf("up to %d characters", SG_SETTING_TEXT_MAX - 1);
+        else if (d->type == SG_T_BOOL)
             fputs("yes/no", stdout);
         else if (names != NULL)
             for (int k = 0; names[k] != NULL; k++)

@@ -350,10 +350,14 @@ static int load_settings(struct sg_store *s, struct sg_config *cfg,
         const char *name = col_text(st, 0);
         const struct sg_setting_def *d = name ? sg_setting_find(name) : NULL;
 
-        if (d != NULL && prev != NULL)
-            cfg->value[d->id] = prev->value[d->id];
-        if (name != NULL)
-            sg_config_apply_setting(cfg, name, col_text(st, 1), s->log);
+        if ((d != NULL && prev != NULL &&
+             sg_config_keep(cfg, prev, d->id) != SG_OK) ||
+            (name != NULL &&
+             sg_config_apply_setting(cfg, name, col_text(st, 1), s->log)
+             == SG_ENOMEM)) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
     }
     rc = db_status(s->db, rc, "read settings", err);
     sqlite3_finalize(st);
@@ -404,6 +408,32 @@ static int load_lists(struct sg_store *s, struct sg_config *cfg,
         }
     }
     rc = db_status(s->db, rc, "read lists", err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int load_dnsbl(struct sg_store *s, struct sg_config *cfg,
+                      struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s->db, "SELECT zone, weight, answers, txt, ipv6 "
+                     "FROM dnsbl_zones ORDER BY rowid", &st, err);
+
+    if (rc != SG_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sg_config_add_dnsbl(cfg, col_text(st, 0),
+                                (long) sqlite3_column_int64(st, 1),
+                                col_text(st, 2),
+                                sqlite3_column_int(st, 3) != 0,
+                                sqlite3_column_int(st, 4) != 0, s->log)
+            == SG_ENOMEM) {
+            sqlite3_finalize(st);
+            sg_err_set(err, "out of memory loading dnsbl_zones");
+            return SG_ENOMEM;
+        }
+    }
+    rc = db_status(s->db, rc, "read dnsbl_zones", err);
     sqlite3_finalize(st);
     return rc;
 }
@@ -481,6 +511,8 @@ int sg_store_load_config(struct sg_store *s, const struct sg_config *prev,
         rc = load_settings(s, cfg, prev, err);
         if (rc == SG_OK)
             rc = load_lists(s, cfg, err);
+        if (rc == SG_OK)
+            rc = load_dnsbl(s, cfg, err);
         if (rc == SG_OK)
             rc = load_overrides(s, err);
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);

@@ -22,7 +22,7 @@
 #include "log.h"
 #include "state.h"
 
-#define SG_SCHEMA_VERSION 2
+#define SG_SCHEMA_VERSION 3
 
 struct sg_migration {
     int version;                /* the version this script produces */

@@ -1,4 +1,4 @@
--- smtpguard database schema, version 2 (PRAGMA user_version = 2).
+-- smtpguard database schema, version 3 (PRAGMA user_version = 3).
 --
 -- This file creates a new database. An older database is brought up to
 -- date by the numbered scripts in migrations/ (NNN_what.sql upgrades
@@ -7,7 +7,8 @@
 --
 -- Operators tune the policy tables (settings, ip_lists, domain_lists,
 -- service_limits, the relay tables local_domains, local_addresses,
--- catchalls, relay_networks and mta_mailers, catalogue overrides) live,
+-- catchalls, relay_networks and mta_mailers, the DNS lists dnsbl_zones,
+-- catalogue overrides) live,
 -- with any SQLite client: the
 -- daemon notices a change within 2 seconds (the triggers below bump
 -- meta.policy_serial) or at once on SIGHUP. The state tables (bans,
@@ -26,7 +27,7 @@ INSERT INTO meta (key, value) VALUES ('policy_serial', 0), ('ban_serial', 0);
 CREATE TABLE setting_info (
     name          TEXT PRIMARY KEY,
     type          TEXT NOT NULL,     -- mode, integer, seconds, severity,
-                                     -- boolean, choice
+                                     -- boolean, choice, text
     default_value TEXT NOT NULL,
     min           INTEGER NOT NULL,
     max           INTEGER NOT NULL,
@@ -211,6 +212,32 @@ CREATE TABLE mta_mailers (
     comment TEXT
 );
 
+-- DNS blacklists and allow lists, asked for every client (DoDNSBL). The
+-- weights of the zones that list a client add up; at dnsblThreshold or
+-- more the client is refused (554 5.7.1, the zone and its TXT reason in
+-- the reply); a positive sum below it goes to the penalty score. A
+-- negative weight makes a zone an allow list (DNSWL). Like Postfix's
+-- postscreen_dnsbl_sites 'zone=answers*weight':
+--   zone     the list's DNS zone, e.g. 'dnsbl.example.net'
+--   answers  which A answers count: '' any 127.0.0.0/8 address but
+--            127.255.255.0/24 (what lists answer on errors); a
+--            pattern whose octets are numbers or [lists] of numbers and
+--            ranges, '127.0.0.[2..11;20]'; a network, '127.0.0.0/24'; or
+--            a bitmask of the last octet, '&0x04' (any of its bits set).
+--            Several, comma-separated, count if any matches.
+--   txt      1: fetch the TXT record for the reason shown and logged.
+--   ipv6     1: also ask for IPv6 clients (reversed nibbles); 0: IPv4 only.
+CREATE TABLE dnsbl_zones (
+    zone    TEXT PRIMARY KEY COLLATE NOCASE,
+    weight  INTEGER NOT NULL DEFAULT 1
+            CHECK (weight BETWEEN -1000000 AND 1000000 AND weight <> 0),
+    answers TEXT NOT NULL DEFAULT '',
+    txt     INTEGER NOT NULL DEFAULT 1 CHECK (txt IN (0, 1)),
+    ipv6    INTEGER NOT NULL DEFAULT 1 CHECK (ipv6 IN (0, 1)),
+    comment TEXT,
+    created INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+);
+
 -- The event catalogue, rewritten from the built-in one at every start
 -- (docs/log-reference.md documents each event). Operators may set
 --   severity_override: emergency alert critical error warning notice info
@@ -324,6 +351,12 @@ CREATE TRIGGER mta_mailers_ai AFTER INSERT ON mta_mailers BEGIN
 CREATE TRIGGER mta_mailers_au AFTER UPDATE ON mta_mailers BEGIN
     UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
 CREATE TRIGGER mta_mailers_ad AFTER DELETE ON mta_mailers BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER dnsbl_zones_ai AFTER INSERT ON dnsbl_zones BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER dnsbl_zones_au AFTER UPDATE ON dnsbl_zones BEGIN
+    UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
+CREATE TRIGGER dnsbl_zones_ad AFTER DELETE ON dnsbl_zones BEGIN
     UPDATE meta SET value = value + 1 WHERE key = 'policy_serial'; END;
 CREATE TRIGGER catalogue_au AFTER UPDATE OF severity_override, action_override
     ON catalogue BEGIN

@@ -163,15 +163,16 @@ START_TEST(test_refuse_newer_and_foreign)
 }
 END_TEST
 
-/* Versions after the current one (SG_SCHEMA_VERSION 2). */
+/* Versions after the current one. */
+#define V SG_SCHEMA_VERSION
 static const struct sg_migration test_migrations[] = {
-    { 3, "003_test.sql", "CREATE TABLE added_in_3 (x INTEGER);" },
-    { 4, "004_test.sql", "ALTER TABLE added_in_3 ADD COLUMN y TEXT;" },
+    { V + 1, "next_test.sql", "CREATE TABLE added_in_3 (x INTEGER);" },
+    { V + 2, "next2_test.sql", "ALTER TABLE added_in_3 ADD COLUMN y TEXT;" },
 };
 
 static const struct sg_migration broken_migrations[] = {
-    { 3, "003_test.sql", "CREATE TABLE added_in_3 (x INTEGER);" },
-    { 4, "004_broken.sql", "ALTER TABLE no_such_table ADD COLUMN y;" },
+    { V + 1, "next_test.sql", "CREATE TABLE added_in_3 (x INTEGER);" },
+    { V + 2, "next2_broken.sql", "ALTER TABLE no_such_table ADD COLUMN y;" },
 };
 
 START_TEST(test_migrate_in_place)
@@ -179,20 +180,22 @@ START_TEST(test_migrate_in_place)
     const char *p = temp_db("migrate.db");
     struct sg_store *s;
     struct sg_err err;
+    char want[64];
 
     capture_reset();
     sg_store_close(open_store(p));
     test_sql(p, "INSERT INTO bans VALUES ('ip', '192.0.2.1', '00200154', 1, "
              "4000000000)");
-    ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations, 2, 4,
-                                        &s, &err), SG_OK);
+    ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations, 2,
+                                        V + 2, &s, &err), SG_OK);
     sg_store_close(s);
-    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 4);
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), V + 2);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM pragma_table_info("
                                "'added_in_3') WHERE name = 'y'"), 1);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 1);
     ck_assert_ptr_nonnull(capture_find("id=00290008"));
-    ck_assert_ptr_nonnull(capture_find("from=2 to=4"));
+    snprintf(want, sizeof(want), "from=%d to=%d", V, V + 2);
+    ck_assert_ptr_nonnull(capture_find(want));
 }
 END_TEST
 
@@ -201,19 +204,21 @@ START_TEST(test_migrate_failure_rolls_back)
     const char *p = temp_db("broken.db");
     struct sg_store *s;
     struct sg_err err;
+    char want[64];
 
     capture_reset();
     sg_store_close(open_store(p));
-    ck_assert_int_ne(sg_store_open_with(p, &test_log, broken_migrations, 2, 4,
-                                        &s, &err), SG_OK);
-    ck_assert_ptr_nonnull(strstr(err.msg, "004_broken.sql"));
-    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 2);
+    ck_assert_int_ne(sg_store_open_with(p, &test_log, broken_migrations, 2,
+                                        V + 2, &s, &err), SG_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "next2_broken.sql"));
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), V);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM sqlite_master WHERE "
                                "name = 'added_in_3'"), 0);
     /* A gap in the chain is refused too. */
     ck_assert_int_eq(sg_store_open_with(p, &test_log, test_migrations + 1, 1,
-                                        4, &s, &err), SG_EINVAL);
-    ck_assert_ptr_nonnull(strstr(err.msg, "no migration to schema version 3"));
+                                        V + 2, &s, &err), SG_EINVAL);
+    snprintf(want, sizeof(want), "no migration to schema version %d", V + 1);
+    ck_assert_ptr_nonnull(strstr(err.msg, want));
 }
 END_TEST
 
@@ -239,14 +244,57 @@ START_TEST(test_migrate_v1)
     free(defaults);
     ck_assert_int_eq(sg_store_open(p, &test_log, &s, &err), SG_OK);
     sg_store_close(s);
-    ck_assert_ptr_nonnull(capture_find("from=1 to=2"));
-    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 2);
+    ck_assert_ptr_nonnull(capture_find("from=1 to=3"));
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 3);
     ck_assert_int_eq(query_int(p, "SELECT count FROM rate_windows WHERE "
                                "key = 'conn:192.0.2.7' AND window_start = "
                                "1000 AND window_seconds = 90"), 4);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_lists"), 3);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM mta_mailers"), 8);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM relay_networks"), 2);
+
+    sg_store_close(open_store(fresh));
+    want = query_text(fresh, schema_shape_sql);
+    got = query_text(p, schema_shape_sql);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, want);
+    free(want);
+    free(got);
+}
+END_TEST
+
+/* Version 2 (fixture) gains dnsbl_zones and keeps its relay tables. */
+START_TEST(test_migrate_v2)
+{
+    const char *p = temp_db("v2.db"), *fresh = temp_db("v3.db");
+    char *schema = read_fixture("schema_v2.sql");
+    char *defaults = read_fixture("defaults_v2.sql");
+    char *want, *got;
+    struct sg_store *s;
+    struct sg_err err;
+
+    capture_reset();
+    test_sql(p, schema);
+    test_sql(p, defaults);
+    test_sql(p, "PRAGMA user_version = 2;"
+             "INSERT INTO local_domains (domain) VALUES ('example.test');"
+             "INSERT INTO rate_windows VALUES ('mail:sender:a@b.test', "
+             "1000, 60, 7);");
+    free(schema);
+    free(defaults);
+    ck_assert_int_eq(sg_store_open(p, &test_log, &s, &err), SG_OK);
+    sg_store_close(s);
+    ck_assert_ptr_nonnull(capture_find("from=2 to=3"));
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), 3);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM local_domains"), 1);
+    ck_assert_int_eq(query_int(p, "SELECT count FROM rate_windows"), 7);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM dnsbl_zones"), 0);
+    /* The new table's change trigger works. */
+    test_sql(p, "UPDATE meta SET value = 0 WHERE key = 'policy_serial';"
+             "INSERT INTO dnsbl_zones (zone) VALUES ('bl.example.test');");
+    ck_assert_int_eq(query_int(p, "SELECT value FROM meta WHERE key = "
+                               "'policy_serial'"), 1);
 
     sg_store_close(open_store(fresh));
     want = query_text(fresh, schema_shape_sql);
@@ -468,6 +516,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_migrate_in_place);
     tcase_add_test(tc, test_migrate_failure_rolls_back);
     tcase_add_test(tc, test_migrate_v1);
+    tcase_add_test(tc, test_migrate_v2);
     tcase_add_test(tc, test_sql_validation_triggers);
     tcase_add_test(tc, test_load_config);
     tcase_add_test(tc, test_state_round_trip);

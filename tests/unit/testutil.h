@@ -50,5 +50,6 @@ Suite *state_suite(void);
 Suite *store_suite(void);
 Suite *policy_suite(void);
 Suite *relay_suite(void);
+Suite *dnsbl_suite(void);
 
 #endif /* SG_TESTUTIL_H */
