@@ -20,6 +20,7 @@ endmacro()
 
 sg_require_pkg(SQLITE3 sqlite3 libsqlite3-dev)
 sg_require_pkg(MILTER milter libmilter-dev)
+sg_require_pkg(LDNS ldns libldns-dev)
 if(SG_BUILD_TESTS)
     sg_require_pkg(CHECK check check)
 endif()

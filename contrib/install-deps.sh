@@ -10,7 +10,7 @@
 # run private instances of their own.
 set -eu
 
-build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3"
+build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3 libldns-dev"
 test="check postfix rsyslog python3 procps bsdutils passwd sasl2-bin libsasl2-modules"
 
 pkgs="$build check"

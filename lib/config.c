@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "dns.h"
 #include "mailaddr.h"
 
 static const struct sg_setting_def settings[SG_SET_COUNT] = {
@@ -231,53 +232,6 @@ void sg_setting_format(const struct sg_setting_def *def, long value,
         snprintf(buf, size, "%ld", value);
 }
 
-/* check_server - one dnsServers entry: ADDR, ADDR:PORT or [ADDR6]:PORT */
-static int check_server(const char *tok, size_t len, struct sg_err *err)
-{
-    char host[SG_ADDR_STRLEN + 8];
-    const char *port = NULL;
-    struct sg_addr a;
-
-    if (len >= sizeof(host)) {
-        sg_err_set(err, "server '%.*s' too long", (int) len, tok);
-        return SG_EINVAL;
-    }
-    memcpy(host, tok, len);
-    host[len] = '\0';
-    if (host[0] == '[') {
-        char *close = strchr(host, ']');
-
-        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
-            sg_err_set(err, "server '%s': '[' without ']' or junk after it",
-                       host);
-            return SG_EINVAL;
-        }
-        *close = '\0';
-        port = close[1] == ':' ? close + 2 : NULL;
-        memmove(host, host + 1, strlen(host + 1) + 1);
-    } else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':')) {
-        char *colon = strchr(host, ':');    /* one colon: IPv4 with a port */
-
-        *colon = '\0';
-        port = colon + 1;
-    }
-    if (sg_addr_parse(host, &a) != SG_OK) {
-        sg_err_set(err, "server '%s' is not an IPv4 or IPv6 address", host);
-        return SG_EINVAL;
-    }
-    if (port != NULL) {
-        char *end;
-        long p = strtol(port, &end, 10);
-
-        if (*port == '\0' || *end != '\0' || p < 1 || p > 65535) {
-            sg_err_set(err, "server '%.*s': port not 1-65535", (int) len,
-                       tok);
-            return SG_EINVAL;
-        }
-    }
-    return SG_OK;
-}
-
 int sg_setting_check_text(const struct sg_setting_def *def, const char *text,
                           struct sg_err *err)
 {
@@ -294,20 +248,10 @@ int sg_setting_check_text(const struct sg_setting_def *def, const char *text,
             return SG_EINVAL;
         }
     if (def->id == SG_SET_dns_servers) {
-        const char *p = text;
-        int count = 0;
+        size_t count;
 
-        while (*p != '\0') {
-            size_t len = strcspn(p, " ,");
-
-            if (len > 0 && (++count > 8 || check_server(p, len, err))) {
-                if (count > 8)
-                    sg_err_set(err, "more than 8 servers");
-                return SG_EINVAL;
-            }
-            p += len;
-            p += strspn(p, " ,");
-        }
+        return sg_dns_parse_servers(text, NULL, SG_DNS_SERVERS_MAX, &count,
+                                    err);
     } else if (def->id == SG_SET_authserv_id && n > 0) {
         char norm[SG_SETTING_TEXT_MAX];
 

@@ -51,5 +51,6 @@ Suite *store_suite(void);
 Suite *policy_suite(void);
 Suite *relay_suite(void);
 Suite *dnsbl_suite(void);
+Suite *dns_suite(void);
 
 #endif /* SG_TESTUTIL_H */
