@@ -11,7 +11,8 @@
 set -eu
 
 build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3 libldns-dev"
-test="check postfix rsyslog python3 procps bsdutils passwd sasl2-bin libsasl2-modules"
+test="check postfix rsyslog python3 procps bsdutils passwd sasl2-bin libsasl2-modules
+      nsd"
 
 pkgs="$build check"
 [ "${1:-}" = "--test" ] && pkgs="$build $test"

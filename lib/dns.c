@@ -473,6 +473,7 @@ struct shard {
 };
 
 struct sg_dns {
+    atomic_int refcnt;
     struct sg_dns_server servers[SG_DNS_SERVERS_MAX];
     size_t nservers;
     int timeout_ms, retries;
@@ -669,6 +670,7 @@ int sg_dns_new(const struct sg_dns_opts *o, struct sg_dns **out,
             dns->nservers = 1;
         }
     }
+    atomic_init(&dns->refcnt, 1);
     dns->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1500;
     dns->retries = o->retries >= 0 ? o->retries : 1;
     dns->shard_max = o->cache_max ? (o->cache_max + SHARDS - 1) / SHARDS : 0;
@@ -693,9 +695,15 @@ int sg_dns_new(const struct sg_dns_opts *o, struct sg_dns **out,
     return SG_OK;
 }
 
+struct sg_dns *sg_dns_ref(struct sg_dns *dns)
+{
+    atomic_fetch_add(&dns->refcnt, 1);
+    return dns;
+}
+
 void sg_dns_free(struct sg_dns *dns)
 {
-    if (dns == NULL)
+    if (dns == NULL || atomic_fetch_sub(&dns->refcnt, 1) != 1)
         return;
     for (int i = 0; i < SHARDS; i++) {
         struct shard *s = &dns->shard[i];
@@ -772,7 +780,7 @@ struct sg_dns_batch *sg_dns_batch_new(struct sg_dns *dns)
     struct sg_dns_batch *b = sg_calloc(1, sizeof(*b));
 
     if (b != NULL)
-        b->dns = dns;
+        b->dns = sg_dns_ref(dns);
     return b;
 }
 
@@ -1117,10 +1125,12 @@ int sg_dns_pending(const struct sg_dns_batch *b)
     return n;
 }
 
-static bool done(const struct sg_dns_batch *b, int handle)
+static bool done(const struct sg_dns_batch *b, int handle, int pending0)
 {
     if (handle >= 0)
         return (size_t) handle >= b->n || b->q[handle].state == Q_DONE;
+    if (handle == SG_DNS_ANY)
+        return sg_dns_pending(b) < pending0 || sg_dns_pending(b) == 0;
     return sg_dns_pending(b) == 0;
 }
 
@@ -1128,16 +1138,18 @@ int sg_dns_wait(struct sg_dns_batch *b, int handle, int64_t deadline)
 {
     struct pollfd pfd[SG_DNS_BATCH_MAX];
     size_t idx[SG_DNS_BATCH_MAX];
+    int pending0;
 
     if (b == NULL)
         return 0;
+    pending0 = sg_dns_pending(b);
     for (;;) {
         int64_t now = mono_ms(), next = deadline;
         nfds_t n = 0;
         int rc;
 
         expire(b, now);
-        if (done(b, handle))
+        if (done(b, handle, pending0))
             break;
         for (size_t i = 0; i < b->n; i++) {
             struct query *q = &b->q[i];
@@ -1205,5 +1217,6 @@ void sg_dns_batch_free(struct sg_dns_batch *b)
         sg_dns_answer_unref(b->q[i].ans);
     }
     free(b->q);
+    sg_dns_free(b->dns);
     sg_free(b);
 }

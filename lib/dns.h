@@ -51,7 +51,7 @@
 #define SG_DNS_RR_MAX     64    /* records kept per answer */
 #define SG_DNS_CNAME_MAX  8     /* CNAMEs followed within one answer */
 #define SG_DNS_SERVERS_MAX 8
-#define SG_DNS_BATCH_MAX  64    /* queries per batch */
+#define SG_DNS_BATCH_MAX  160   /* queries per batch */
 
 enum sg_dns_status {
     SG_DNS_PENDING = 0,         /* not answered yet */
@@ -144,6 +144,8 @@ size_t sg_dns_parse_resolv_conf(const char *text, struct sg_dns_server *out,
 
 int sg_dns_new(const struct sg_dns_opts *opts, struct sg_dns **out,
                struct sg_err *err);
+/* Resolvers are refcounted: each batch holds one; free drops one. */
+struct sg_dns *sg_dns_ref(struct sg_dns *dns);
 void sg_dns_free(struct sg_dns *dns);
 void sg_dns_get_stats(struct sg_dns *dns, struct sg_dns_stats *st);
 /* The servers in use, as text ("127.0.0.1:5353 ..."). */
@@ -157,9 +159,13 @@ void sg_dns_servers_text(const struct sg_dns *dns, char *buf, size_t size);
  */
 struct sg_dns_batch *sg_dns_batch_new(struct sg_dns *dns);
 int sg_dns_query(struct sg_dns_batch *b, const char *name, uint16_t type);
+#define SG_DNS_ALL (-1)         /* sg_dns_wait: until every query is done */
+#define SG_DNS_ANY (-2)         /* ... until one more query is done */
+
 /*
- * Receive, retry and switch to TCP until every query (handle -1) or the
- * one handle is done, or `deadline` (sg_dns_clock milliseconds) passes.
+ * Receive, retry and switch to TCP until every query (SG_DNS_ALL), one
+ * more query (SG_DNS_ANY) or the one handle is done, or `deadline`
+ * (sg_dns_clock milliseconds) passes.
  * Returns the number of queries of the batch still pending. A deadline in
  * the past only takes what has already arrived.
  */

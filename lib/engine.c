@@ -47,6 +47,64 @@ void sg_engine_db_result(struct sg_engine *eng, const char *op, bool ok,
     sg_log_event(eng->log, SG_EV_DB_ERROR, SG_ACT_NONE, NULL, &args);
 }
 
+/*
+ * dns_configure - a new resolver when the DNS settings changed (the cache
+ * starts empty then). Sessions keep the one they started their lookups on.
+ */
+static void dns_configure(struct sg_engine *eng, const struct sg_config *cfg)
+{
+    struct sg_dns_opts o = { 0 };
+    struct sg_dns *dns, *old;
+    struct sg_err err;
+    char sig[sizeof(eng->dns_sig)];
+
+    o.servers = eng->dns_servers_opt ? eng->dns_servers_opt
+        : sg_config_text(cfg, SG_SET_dns_servers);
+    o.timeout_ms = (int) sg_config_get(cfg, SG_SET_dns_timeout);
+    o.retries = (int) sg_config_get(cfg, SG_SET_dns_retries);
+    o.cache_max = (size_t) sg_config_get(cfg, SG_SET_dns_cache_size);
+    o.ttl_min = (uint32_t) sg_config_get(cfg, SG_SET_dns_ttl_min);
+    o.ttl_max = (uint32_t) sg_config_get(cfg, SG_SET_dns_ttl_max);
+    o.neg_ttl_max = (uint32_t) sg_config_get(cfg, SG_SET_dns_neg_ttl_max);
+    snprintf(sig, sizeof(sig), "%s|%d|%d|%zu|%u|%u|%u", o.servers,
+             o.timeout_ms, o.retries, o.cache_max, o.ttl_min, o.ttl_max,
+             o.neg_ttl_max);
+    pthread_mutex_lock(&eng->dns_mu);
+    if (eng->dns != NULL && strcmp(sig, eng->dns_sig) == 0) {
+        pthread_mutex_unlock(&eng->dns_mu);
+        return;
+    }
+    pthread_mutex_unlock(&eng->dns_mu);
+    if (sg_dns_new(&o, &dns, &err) != SG_OK) {
+        struct sg_args args;
+
+        sg_args_init(&args);
+        sg_args_add(&args, "setting", "dnsServers");
+        sg_args_add(&args, "value", "%s", o.servers);
+        sg_args_add(&args, "reason", "%s", err.msg);
+        sg_args_add(&args, "kept", "the previous resolver");
+        sg_log_event(eng->log, SG_EV_SETTING_INVALID, SG_ACT_NONE, NULL,
+                     &args);
+        return;
+    }
+    pthread_mutex_lock(&eng->dns_mu);
+    old = eng->dns;
+    eng->dns = dns;
+    sg_strlcpy(eng->dns_sig, sig, sizeof(eng->dns_sig));
+    pthread_mutex_unlock(&eng->dns_mu);
+    sg_dns_free(old);
+}
+
+struct sg_dns *sg_engine_dns(struct sg_engine *eng)
+{
+    struct sg_dns *dns;
+
+    pthread_mutex_lock(&eng->dns_mu);
+    dns = eng->dns ? sg_dns_ref(eng->dns) : NULL;
+    pthread_mutex_unlock(&eng->dns_mu);
+    return dns;
+}
+
 /* reload - build and publish a new snapshot from the database */
 static int reload(struct sg_engine *eng, const char *trigger)
 {
@@ -69,6 +127,7 @@ static int reload(struct sg_engine *eng, const char *trigger)
     sg_args_add(&args, "entries", "%zu", cfg->entries);
     sg_log_event(eng->log, SG_EV_POLICY_RELOADED, SG_ACT_NONE, NULL, &args);
     sg_relay_lint(cfg, eng->log);
+    dns_configure(eng, cfg);
     sg_confhold_set(&eng->conf, cfg);
     return SG_OK;
 }
@@ -79,6 +138,9 @@ static void engine_free(struct sg_engine *eng)
     sg_store_close(eng->store);
     sg_state_free(eng->state);
     sg_confhold_destroy(&eng->conf);
+    sg_dns_free(eng->dns);
+    free(eng->dns_servers_opt);
+    pthread_mutex_destroy(&eng->dns_mu);
     pthread_cond_destroy(&eng->cv);
     pthread_mutex_destroy(&eng->mu);
     free(eng);
@@ -103,6 +165,16 @@ int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
     eng->now = opts->now ? opts->now : wall_clock;
     eng->now_arg = opts->now_arg;
     pthread_mutex_init(&eng->mu, NULL);
+    pthread_mutex_init(&eng->dns_mu, NULL);
+    if (opts->dns_servers != NULL &&
+        (eng->dns_servers_opt = strdup(opts->dns_servers)) == NULL) {
+        pthread_mutex_destroy(&eng->dns_mu);
+        pthread_mutex_destroy(&eng->mu);
+        sg_config_unref(cfg);
+        free(eng);
+        sg_err_set(err, "out of memory");
+        return SG_ENOMEM;
+    }
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&eng->cv, &ca);

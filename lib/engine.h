@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "state.h"
 #include "store.h"
@@ -31,6 +32,7 @@ struct sg_engine_opts {
     struct sg_log *log;         /* its max_severity follows logLevel */
     sg_now_fn now;              /* NULL: wall clock */
     void *now_arg;
+    const char *dns_servers;    /* NULL: the dnsServers setting */
 };
 
 struct sg_engine {
@@ -41,6 +43,11 @@ struct sg_engine {
     struct sg_state *state;
     struct sg_confhold conf;
     atomic_ulong session_seq;
+
+    pthread_mutex_t dns_mu;     /* guards dns and dns_sig */
+    struct sg_dns *dns;         /* the resolver and cache of every check */
+    char dns_sig[512];          /* the settings it was made with */
+    char *dns_servers_opt;      /* --dns-servers, wins over the setting */
 
     pthread_mutex_t mu;         /* guards the fields below */
     pthread_cond_t cv;
@@ -65,6 +72,8 @@ void sg_engine_tick(struct sg_engine *eng);
 void sg_engine_close(struct sg_engine *eng, const char *reason);
 
 sg_time_t sg_engine_now(const struct sg_engine *eng);
+/* The current resolver, referenced: release with sg_dns_free(). */
+struct sg_dns *sg_engine_dns(struct sg_engine *eng);
 /* Record a ban in memory and write it through to the database. */
 void sg_engine_ban(struct sg_engine *eng, const struct sg_ban *ban);
 /* Log a failed (ok=false) or successful database operation. */

@@ -13,38 +13,12 @@
 #include <sys/socket.h>         /* AF_INET */
 
 #include "mailaddr.h"
-#include "policy.h"
+#include "policy_int.h"
 #include "relay.h"
 
 #define RATE_WINDOW 60          /* the per-minute limits */
 
-struct sg_session {
-    struct sg_engine *eng;
-    struct sg_config *cfg;      /* pinned at connect */
-    struct sg_addr addr;
-    bool addr_ok;
-    bool exempt;
-    bool counted;               /* holds concurrency counts */
-    bool errors_fired;
-    bool score_fired;
-    char client[SG_ADDR_STRLEN];
-    char ipkey[SG_ADDR_STRLEN];
-    char service[65];
-    char qid[32];
-    unsigned long id;
-    unsigned errors;
-    unsigned score;
-    char parts[160];
-    /* The current transaction. */
-    bool in_mail;
-    struct sg_mailaddr sender;  /* valid when sender_ok */
-    bool sender_ok;
-    char sender_key[SG_MAILADDR_KEYMAX];    /* "" for <> */
-    char auth[256];
-    unsigned rcpts;             /* recipients accepted */
-};
 
-enum stage { STAGE_CONNECT, STAGE_MAIL, STAGE_RCPT, STAGE_OTHER };
 
 /* Client-facing texts: short, no limits revealed, the event ID appended. */
 static const char *reply_text(enum sg_event ev)
@@ -92,7 +66,7 @@ static const char *reply_text(enum sg_event ev)
 }
 
 /* verdict_set - fill a refusing verdict for `ev` with action `act` */
-static void verdict_set(struct sg_verdict *v, enum sg_event ev,
+void sg_pol_verdict_set(struct sg_verdict *v, enum sg_event ev,
                         enum sg_action act, enum stage stage)
 {
     const struct sg_event_def *def = sg_event_def(ev);
@@ -135,7 +109,7 @@ static void verdict_clear(struct sg_verdict *v)
 void sg_verdict_session_alloc(struct sg_verdict *v)
 {
     verdict_clear(v);
-    verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, STAGE_CONNECT);
+    sg_pol_verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, STAGE_CONNECT);
 }
 
 static void log_ctx(const struct sg_session *s, struct sg_log_ctx *ctx)
@@ -146,7 +120,7 @@ static void log_ctx(const struct sg_session *s, struct sg_log_ctx *ctx)
     ctx->session = s->id;
 }
 
-static void emit(const struct sg_session *s, enum sg_event ev,
+void sg_pol_emit(const struct sg_session *s, enum sg_event ev,
                  enum sg_action act, const struct sg_args *args)
 {
     struct sg_log_ctx ctx;
@@ -155,7 +129,7 @@ static void emit(const struct sg_session *s, enum sg_event ev,
     sg_log_event(s->eng->log, ev, act, &ctx, args);
 }
 
-static void add_score(struct sg_session *s, const char *check, long weight)
+void sg_pol_add_score(struct sg_session *s, const char *check, long weight)
 {
     size_t len = strlen(s->parts);
 
@@ -168,7 +142,7 @@ static void add_score(struct sg_session *s, const char *check, long weight)
  * fire - a check found its limit exceeded: apply its mode. Returns true
  * when the verdict now refuses.
  */
-static bool fire(struct sg_session *s, enum sg_event ev, long mode,
+bool sg_pol_fire(struct sg_session *s, enum sg_event ev, long mode,
                  const char *check, long weight, const struct sg_args *args,
                  enum stage stage, struct sg_verdict *v)
 {
@@ -180,17 +154,17 @@ static bool fire(struct sg_session *s, enum sg_event ev, long mode,
         act = SG_ACT_MONITOR;
     } else if (mode == SG_MODE_SCORE) {
         act = SG_ACT_SCORE;
-        add_score(s, check, weight);
+        sg_pol_add_score(s, check, weight);
     }
-    emit(s, ev, act, args);
+    sg_pol_emit(s, ev, act, args);
     if (act < SG_ACT_REJECT)
         return false;
-    verdict_set(v, ev, act, stage);
+    sg_pol_verdict_set(v, ev, act, stage);
     return true;
 }
 
 /* score_check - refuse once the penalty score reaches the threshold */
-static bool score_check(struct sg_session *s, enum stage stage,
+bool sg_pol_score_check(struct sg_session *s, enum stage stage,
                         struct sg_verdict *v)
 {
     long threshold = sg_config_get(s->cfg, SG_SET_score_threshold);
@@ -205,16 +179,16 @@ static bool score_check(struct sg_session *s, enum stage stage,
     sg_args_add(&args, "threshold", "%ld", threshold);
     sg_args_add(&args, "parts", "%s", s->parts);
     if (s->score_fired && act != SG_ACT_MONITOR) {
-        verdict_set(v, SG_EV_SCORE_EXCEEDED, act, stage);
+        sg_pol_verdict_set(v, SG_EV_SCORE_EXCEEDED, act, stage);
         return true;
     }
     s->score_fired = true;
-    return fire(s, SG_EV_SCORE_EXCEEDED, SG_MODE_BLOCK, "score", 0, &args,
+    return sg_pol_fire(s, SG_EV_SCORE_EXCEEDED, SG_MODE_BLOCK, "score", 0, &args,
                 stage, v);
 }
 
 /* count_error - one more session error; closes the session over MaxErrors */
-static void count_error(struct sg_session *s, struct sg_verdict *v)
+void sg_pol_count_error(struct sg_session *s, struct sg_verdict *v)
 {
     long max = sg_config_get(s->cfg, SG_SET_max_errors);
     long mode = sg_config_get(s->cfg, SG_SET_do_max_errors);
@@ -230,10 +204,10 @@ static void count_error(struct sg_session *s, struct sg_verdict *v)
     sg_args_init(&args);
     sg_args_add(&args, "errors", "%u", s->errors);
     sg_args_add(&args, "max_errors", "%ld", max);
-    if (!fire(s, SG_EV_MAX_ERRORS, mode, "MaxErrors",
+    if (!sg_pol_fire(s, SG_EV_MAX_ERRORS, mode, "MaxErrors",
               sg_config_get(s->cfg, SG_SET_score_max_errors), &args,
               STAGE_OTHER, v))
-        score_check(s, STAGE_OTHER, v);
+        sg_pol_score_check(s, STAGE_OTHER, v);
 }
 
 struct sg_session *sg_session_new(struct sg_engine *eng,
@@ -257,6 +231,9 @@ struct sg_session *sg_session_new(struct sg_engine *eng,
     s->id = atomic_fetch_add(&eng->session_seq, 1) + 1;
     sg_strlcpy(s->service, info->service && *info->service ? info->service
                : "default", sizeof(s->service));
+    if (info->mta_host == NULL ||
+        sg_strlcpy(s->mta_host, info->mta_host, sizeof(s->mta_host)) != 0)
+        s->mta_host[0] = '\0';
     s->addr_ok = info->client_addr != NULL
         && sg_addr_parse(info->client_addr, &s->addr) == SG_OK;
     if (s->addr_ok) {
@@ -277,6 +254,7 @@ void sg_session_free(struct sg_session *s)
         return;
     if (s->counted)
         sg_state_conc_leave(s->eng->state, s->service, s->ipkey);
+    sg_rep_free(s);
     sg_config_unref(s->cfg);
     sg_free(s);
 }
@@ -293,7 +271,7 @@ static bool check_lists(struct sg_session *s, struct sg_verdict *v)
     if (sg_config_ip_listed(s->cfg, SG_LIST_DENY, &s->addr, &entry)) {
         sg_args_init(&args);
         sg_args_add(&args, "entry", "%s", entry);
-        if (fire(s, SG_EV_DENY_STRICT,
+        if (sg_pol_fire(s, SG_EV_DENY_STRICT,
                  sg_config_get(s->cfg, SG_SET_do_deny_connect), "DenyConnect",
                  0, &args, STAGE_CONNECT, v))
             return true;
@@ -305,7 +283,7 @@ static bool check_lists(struct sg_session *s, struct sg_verdict *v)
             sg_args_init(&args);
             sg_args_add(&args, "list", "%s", sg_iplist_name(exempt_lists[i]));
             sg_args_add(&args, "entry", "%s", entry);
-            emit(s, SG_EV_EXEMPT, SG_ACT_ACCEPT, &args);
+            sg_pol_emit(s, SG_EV_EXEMPT, SG_ACT_ACCEPT, &args);
             break;
         }
     return false;
@@ -323,7 +301,7 @@ static bool check_ban(struct sg_session *s, struct sg_verdict *v)
     sg_args_add(&args, "network", "%s", s->ipkey);
     sg_args_add(&args, "remaining", "%lld", (long long) (ban.expires - now));
     sg_args_add(&args, "ban_reason", "%s", ban.reason);
-    return fire(s, SG_EV_IP_BANNED, SG_MODE_BLOCK, "ban", 0, &args,
+    return sg_pol_fire(s, SG_EV_IP_BANNED, SG_MODE_BLOCK, "ban", 0, &args,
                 STAGE_CONNECT, v);
 }
 
@@ -353,7 +331,7 @@ static bool check_frequency(struct sg_session *s, struct sg_verdict *v)
     sg_args_add(&args, "duration", "%ld", window);
     sg_args_add(&args, "max_connects", "%ld", max);
     sg_args_add(&args, "ban_seconds", "%ld", expire);
-    if (!fire(s, SG_EV_IP_FREQUENCY, mode, "FrequencyIP",
+    if (!sg_pol_fire(s, SG_EV_IP_FREQUENCY, mode, "FrequencyIP",
               sg_config_get(s->cfg, SG_SET_score_frequency_ip), &args,
               STAGE_CONNECT, v))
         return false;
@@ -380,8 +358,8 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
         != SG_OK) {
         sg_args_init(&args);
         sg_args_add(&args, "reason", "out of memory counting sessions");
-        emit(s, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, &args);
-        verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, STAGE_CONNECT);
+        sg_pol_emit(s, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, &args);
+        sg_pol_verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, STAGE_CONNECT);
         return true;
     }
     s->counted = true;
@@ -391,7 +369,7 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
         sg_args_init(&args);
         sg_args_add(&args, "max_sessions", "%ld", max);
         sg_args_add(&args, "scope", "global");
-        if (fire(s, SG_EV_MAX_SESSIONS, mode, "MaxSMTPSessions",
+        if (sg_pol_fire(s, SG_EV_MAX_SESSIONS, mode, "MaxSMTPSessions",
                  sg_config_get(s->cfg, SG_SET_score_max_sessions), &args,
                  STAGE_CONNECT, v))
             return true;
@@ -401,7 +379,7 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
         sg_args_init(&args);
         sg_args_add(&args, "max_sessions", "%ld", max);
         sg_args_add(&args, "scope", "service");
-        if (fire(s, SG_EV_MAX_SESSIONS, mode, "MaxSMTPServiceSessions",
+        if (sg_pol_fire(s, SG_EV_MAX_SESSIONS, mode, "MaxSMTPServiceSessions",
                  sg_config_get(s->cfg, SG_SET_score_max_sessions), &args,
                  STAGE_CONNECT, v))
             return true;
@@ -411,7 +389,7 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
         sg_args_init(&args);
         sg_args_add(&args, "network", "%s", s->ipkey);
         sg_args_add(&args, "max_sessions", "%ld", max);
-        if (fire(s, SG_EV_MAX_IP_SESSIONS,
+        if (sg_pol_fire(s, SG_EV_MAX_IP_SESSIONS,
                  sg_config_get(s->cfg, SG_SET_do_max_ip_sessions),
                  "MaxSMTPipSessions",
                  sg_config_get(s->cfg, SG_SET_score_max_ip_sessions), &args,
@@ -430,15 +408,23 @@ void sg_session_connect(struct sg_session *s, struct sg_verdict *v)
         return;
     if (check_ban(s, v) || check_frequency(s, v) || check_concurrency(s, v))
         return;
-    score_check(s, STAGE_CONNECT, v);
+    sg_rep_start(s);
+    sg_rep_stage(s, SG_DNS_STAGE_CONNECT, NULL, v);
+    if (!sg_verdict_refuses(v))
+        sg_pol_score_check(s, STAGE_CONNECT, v);
 }
 
 void sg_session_helo(struct sg_session *s, const char *helo,
                      struct sg_verdict *v)
 {
-    (void) helo;
     verdict_clear(v);
-    score_check(s, STAGE_OTHER, v);
+    if (helo == NULL || sg_strlcpy(s->helo, helo, sizeof(s->helo)) != 0)
+        s->helo[0] = '\0';
+    sg_rep_stage(s, SG_DNS_STAGE_HELO, NULL, v);
+    if (sg_verdict_refuses(v))
+        sg_pol_count_error(s, v);
+    else
+        sg_pol_score_check(s, STAGE_OTHER, v);
 }
 
 static bool check_domain(struct sg_session *s, const char *domain,
@@ -459,7 +445,7 @@ static bool check_domain(struct sg_session *s, const char *domain,
         sg_args_add(&args, "domain", "%s", domain);
         sg_args_add(&args, "remaining", "%lld",
                     (long long) (ban.expires - now));
-        return fire(s, SG_EV_DOMAIN_BLOCKED, SG_MODE_BLOCK, "domain ban", 0,
+        return sg_pol_fire(s, SG_EV_DOMAIN_BLOCKED, SG_MODE_BLOCK, "domain ban", 0,
                     &args, STAGE_OTHER, v);
     }
     if (mode == SG_MODE_OFF || max == 0
@@ -479,7 +465,7 @@ static bool check_domain(struct sg_session *s, const char *domain,
     sg_args_add(&args, "ban_seconds", "%ld", expire);
     /* In monitor/score mode forget the history so the event fires again
      * only after another max_subnets switches, not on every mail. */
-    if (!fire(s, SG_EV_DOMAIN_IP_LIMIT, mode, "DomainIP",
+    if (!sg_pol_fire(s, SG_EV_DOMAIN_IP_LIMIT, mode, "DomainIP",
               sg_config_get(s->cfg, SG_SET_score_domain_ip), &args,
               STAGE_OTHER, v)) {
         sg_state_domain_reset(s->eng->state, domain);
@@ -579,7 +565,7 @@ static bool check_rates(struct sg_session *s, bool rcpt, enum stage stage,
                     + 1);
         sg_args_add(&args, "count", "%u", n);
         sg_args_add(&args, "max", "%ld", max);
-        if (fire(s, ev, mode, rcpt ? "RcptRate" : "EmailRate",
+        if (sg_pol_fire(s, ev, mode, rcpt ? "RcptRate" : "EmailRate",
                  sg_config_get(s->cfg, rcpt ? SG_SET_score_rcpt_rate
                                : SG_SET_score_email_rate), &args, stage, v))
             return true;
@@ -611,7 +597,7 @@ static bool malformed(struct sg_session *s, const char *command,
     sg_args_init(&args);
     sg_args_add(&args, "command", "%s", command);
     sg_args_add(&args, "address", "%s", arg ? arg : "NULL");
-    return fire(s, SG_EV_ADDRESS_MALFORMED,
+    return sg_pol_fire(s, SG_EV_ADDRESS_MALFORMED,
                 sg_config_get(s->cfg, SG_SET_do_relay), "Address",
                 sg_config_get(s->cfg, SG_SET_score_relay), &args, stage, v);
 }
@@ -632,22 +618,27 @@ void sg_session_mail(struct sg_session *s, const char *sender,
     s->sender_ok = sg_mailaddr_parse(sender, &s->sender) == SG_OK;
     if (!s->sender_ok) {
         if (malformed(s, "MAIL FROM", sender, STAGE_MAIL, v))
-            count_error(s, v);
+            sg_pol_count_error(s, v);
         return;
     }
     if (!s->sender.null)
         sg_mailaddr_key(&s->sender, s->sender_key, sizeof(s->sender_key));
     if (s->exempt || !s->addr_ok)
         return;
+    sg_rep_stage(s, SG_DNS_STAGE_MAIL, NULL, v);
+    if (sg_verdict_refuses(v)) {
+        sg_pol_count_error(s, v);
+        return;
+    }
     if (!s->sender.null && s->sender.domain_ok && s->sender.domain[0] != '['
         && s->sender.domain[0] != '\0')
         check_domain(s, s->sender.domain, v);
     if (!sg_verdict_refuses(v))
         check_rates(s, false, STAGE_MAIL, v);
     if (!sg_verdict_refuses(v))
-        score_check(s, STAGE_OTHER, v);
+        sg_pol_score_check(s, STAGE_OTHER, v);
     if (sg_verdict_refuses(v))
-        count_error(s, v);
+        sg_pol_count_error(s, v);
 }
 
 /* check_harvest - one more unknown recipient from this client */
@@ -678,7 +669,7 @@ static bool check_harvest(struct sg_session *s, struct sg_verdict *v)
     sg_args_add(&args, "duration", "%ld", window);
     sg_args_add(&args, "max_unknown", "%ld", max);
     sg_args_add(&args, "ban_seconds", "%ld", expire);
-    if (!fire(s, SG_EV_HARVEST, mode, "Harvest",
+    if (!sg_pol_fire(s, SG_EV_HARVEST, mode, "Harvest",
               sg_config_get(s->cfg, SG_SET_score_harvest), &args,
               STAGE_RCPT, v))
         return false;
@@ -752,11 +743,11 @@ static bool check_relay(struct sg_session *s, const struct sg_mailaddr *rcpt,
     case SG_RCPT_LOCAL:
         sg_args_add(&args, "source", "%s", d.source);
         sg_args_add(&args, "entry", "%s", d.detail);
-        emit(s, ev, SG_ACT_ACCEPT, &args);
+        sg_pol_emit(s, ev, SG_ACT_ACCEPT, &args);
         return false;
     case SG_RCPT_CATCHALL:
         sg_args_add(&args, "mailbox", "%s", d.detail);
-        emit(s, ev, SG_ACT_ACCEPT, &args);
+        sg_pol_emit(s, ev, SG_ACT_ACCEPT, &args);
         return false;
     case SG_RCPT_UNKNOWN:
         sg_args_add(&args, "domain", "%s", rcpt->domain);
@@ -771,32 +762,32 @@ static bool check_relay(struct sg_session *s, const struct sg_mailaddr *rcpt,
                                                   SG_SET_harvest_duration))
                           + 1 : 1);
         }
-        refused = fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
+        refused = sg_pol_fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
         if (check_harvest(s, v))
             refused = true;
         return refused;
     case SG_RELAY_AUTH:
         sg_args_add(&args, "user", "%s", d.detail);
-        emit(s, ev, SG_ACT_ACCEPT, &args);
+        sg_pol_emit(s, ev, SG_ACT_ACCEPT, &args);
         return false;
     case SG_RELAY_NETWORK:
         sg_args_add(&args, "entry", "%s", d.detail);
-        emit(s, ev, SG_ACT_ACCEPT, &args);
+        sg_pol_emit(s, ev, SG_ACT_ACCEPT, &args);
         return false;
     case SG_RELAY_OPEN:
     case SG_RELAY_LOCAL_SENDER:
-        emit(s, ev, SG_ACT_ACCEPT, &args);
+        sg_pol_emit(s, ev, SG_ACT_ACCEPT, &args);
         return false;
     default:
         break;
     }
     /* Denied: the MailEnable-coded event, then the security log line. */
-    refused = fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
+    refused = sg_pol_fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
     sg_args_init(&args);
     sg_args_add(&args, "ip", "%s", s->client);
     sg_args_add(&args, "sender", "%s", sender);
     sg_args_add(&args, "recipient", "%s", rcpt_key);
-    emit(s, SG_EV_RELAY_ATTEMPT, refused ? v->action
+    sg_pol_emit(s, SG_EV_RELAY_ATTEMPT, refused ? v->action
          : mode == SG_MODE_SCORE ? SG_ACT_SCORE : SG_ACT_MONITOR, &args);
     return refused;
 }
@@ -814,7 +805,7 @@ static bool check_rcpt_count(struct sg_session *s, struct sg_verdict *v)
                 s->sender_key[0] ? s->sender_key : "<>");
     sg_args_add(&args, "recipients", "%u", s->rcpts + 1);
     sg_args_add(&args, "max_rcpt", "%ld", max);
-    return fire(s, SG_EV_RCPT_PER_MESSAGE,
+    return sg_pol_fire(s, SG_EV_RCPT_PER_MESSAGE,
                 sg_config_get(s->cfg, SG_SET_do_rcpt_rate), "RcptPerMessage",
                 sg_config_get(s->cfg, SG_SET_score_rcpt_rate), &args,
                 STAGE_RCPT, v);
@@ -829,15 +820,17 @@ void sg_session_rcpt(struct sg_session *s, const char *rcpt,
     verdict_clear(v);
     if (sg_mailaddr_parse(rcpt, &r) != SG_OK || r.null) {
         if (malformed(s, "RCPT TO", rcpt, STAGE_RCPT, v))
-            count_error(s, v);
+            sg_pol_count_error(s, v);
         return;
     }
     sg_mailaddr_key(&r, key, sizeof(key));
-    if (!check_rcpt_count(s, v) && !check_relay(s, &r, key, mailer, v)
+    sg_rep_stage(s, SG_DNS_STAGE_RCPT, key, v);
+    if (!sg_verdict_refuses(v) && !check_rcpt_count(s, v)
+        && !check_relay(s, &r, key, mailer, v)
         && !check_rates(s, true, STAGE_RCPT, v))
-        score_check(s, STAGE_OTHER, v);
+        sg_pol_score_check(s, STAGE_OTHER, v);
     if (sg_verdict_refuses(v)) {
-        count_error(s, v);
+        sg_pol_count_error(s, v);
         return;
     }
     s->rcpts++;
@@ -867,8 +860,8 @@ void sg_session_unknown(struct sg_session *s, const char *command,
     sg_args_add(&args, "command", "%s", cmd);
     sg_args_add(&args, "errors", "%u", s->errors + 1);
     sg_args_add(&args, "max_errors", "%ld", max);
-    emit(s, SG_EV_UNKNOWN_COMMAND, SG_ACT_NONE, &args);
-    count_error(s, v);
+    sg_pol_emit(s, SG_EV_UNKNOWN_COMMAND, SG_ACT_NONE, &args);
+    sg_pol_count_error(s, v);
 }
 
 void sg_session_reset(struct sg_session *s)

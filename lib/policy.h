@@ -36,6 +36,7 @@ struct sg_session_info {
     const char *client_addr;    /* {client_addr} / connect address text */
     const char *client_name;    /* may be NULL */
     const char *service;        /* {daemon_name}; NULL -> "default" */
+    const char *mta_host;       /* the MTA's host name (macro j), or NULL */
 };
 
 struct sg_session;

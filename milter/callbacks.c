@@ -127,6 +127,7 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *hostname,
     info.client_addr = client_addr(ctx, hostaddr, buf, sizeof(buf));
     info.client_name = hostname;
     info.service = smfi_getsymval(ctx, "{daemon_name}");
+    info.mta_host = smfi_getsymval(ctx, "j");
     s = sg_session_new(eng, &info);
     if (s == NULL) {
         sg_verdict_session_alloc(&v);

@@ -39,6 +39,7 @@ struct options {
     const char *pidfile;
     const char *user;
     const char *facility;
+    const char *dns_servers;
     mode_t socket_mode;
     bool foreground;
     bool stderr_log;
@@ -78,6 +79,9 @@ static void usage(FILE *fp)
 "  -f, --foreground  stay in the foreground\n"
 "  -l           log to standard error as well as to syslog\n"
 "  -L FACILITY  syslog facility (default mail)\n"
+"  -r, --dns-servers LIST  resolvers for the DNS checks, space-separated\n"
+"               ADDR[:PORT] or [ADDR6]:PORT; overrides the dnsServers\n"
+"               setting and /etc/resolv.conf\n"
 "  -n, --check  check: validate the options, the database and its policies,\n"
 "               report problems and exit (0 good, 1 bad); with -u, as USER\n"
 "  -V, --version  print the version and exit\n"
@@ -165,6 +169,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         { "version", no_argument, NULL, 'V' },
         { "check", no_argument, NULL, 'n' },
         { "foreground", no_argument, NULL, 'f' },
+        { "dns-servers", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -174,7 +179,7 @@ static void parse_options(int argc, char **argv, struct options *o)
     o->db = SG_DEFAULT_DB;
     o->facility = "mail";
     o->socket_mode = 0660;
-    while ((c = getopt_long(argc, argv, "p:d:u:m:P:flL:nVh", longopts,
+    while ((c = getopt_long(argc, argv, "p:d:u:m:P:flL:r:nVh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'p': o->socket = optarg; break;
@@ -185,6 +190,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         case 'l': o->stderr_log = true; break;
         case 'L': o->facility = optarg; break;
         case 'n': o->check = true; break;
+        case 'r': o->dns_servers = optarg; break;
         case 'm':
             errno = 0;
             o->socket_mode = (mode_t) strtol(optarg, &end, 8);
@@ -210,6 +216,14 @@ static void parse_options(int argc, char **argv, struct options *o)
         die("-L %s: unknown syslog facility (mail, daemon, local0..local7)",
             o->facility);
     check_socket_spec(o->socket);
+    if (o->dns_servers != NULL) {
+        struct sg_err err;
+        long v;
+
+        if (sg_setting_parse(sg_setting_def(SG_SET_dns_servers),
+                             o->dns_servers, &v, &err) != SG_OK)
+            die("-r %s: %s", o->dns_servers, err.msg);
+    }
 }
 
 struct ids {
@@ -353,7 +367,7 @@ static void write_pidfile(const char *path)
 /* check_only - -n: validate the database and its policies */
 static int check_only(const struct options *o, struct sg_log *log)
 {
-    struct sg_engine_opts eo = { o->db, log, NULL, NULL };
+    struct sg_engine_opts eo = { o->db, log, NULL, NULL, o->dns_servers };
     struct sg_engine *eng;
     struct sg_err err;
 
@@ -431,6 +445,7 @@ int main(int argc, char **argv)
     eo.log = &log;
     eo.now = NULL;
     eo.now_arg = NULL;
+    eo.dns_servers = o.dns_servers;
     if (sg_engine_open(&eo, &eng, &err) != SG_OK)
         die("database %s: %s", o.db, err.msg);
     if (milter_signals_start(eng) < 0 || sg_engine_start(eng) != SG_OK)

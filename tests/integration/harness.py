@@ -1158,13 +1158,128 @@ def ensure_system_user(name):
 
 # ---------------------------------------------------------------- env
 
+# ------------------------------------------------------------------- nsd
+
+NSD_CONF = """\
+server:
+    ip-address: 127.0.0.1@{port}
+    port: {port}
+    do-ip4: yes
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "{dir}"
+    pidfile: "{dir}/nsd.pid"
+    xfrdfile: "{dir}/xfrd.state"
+    zonelistfile: "{dir}/zone.list"
+    database: ""
+    logfile: "{dir}/nsd.log"
+    server-count: 1
+    verbosity: 1
+    # Tests send hundreds of queries a second from one address.
+    rrl-ratelimit: 0
+    tcp-count: 200
+remote-control:
+    control-enable: no
+"""
+
+
+def dns_query_wire(name, qtype=6, qid=0x5347):
+    """A DNS query (RD clear) as bytes: for probing the test server."""
+    q = b''.join(bytes([len(label)]) + label.encode()
+                 for label in name.rstrip('.').split('.') if label) + b'\0'
+    return (qid.to_bytes(2, 'big') + b'\0\0\0\1\0\0\0\0\0\0' + q
+            + qtype.to_bytes(2, 'big') + b'\0\1')
+
+
+class NSD:
+    """A private nsd (Debian package nsd) on 127.0.0.1:port, serving the
+    zones given as {name: zone file text}; run in the foreground (-d), never
+    as the system service. Every zone gets a default $TTL and SOA/NS when
+    its text has no SOA."""
+
+    def __init__(self, root, zones):
+        self.dir = root
+        self.zones = zones
+        self.port = None
+        self.proc = None
+
+    @staticmethod
+    def binary():
+        for path in ('/usr/sbin/nsd', shutil.which('nsd') or ''):
+            if path and os.access(path, os.X_OK):
+                return path
+        raise HarnessError('nsd not found: apt-get install nsd '
+                           '(contrib/install-deps.sh --test)')
+
+    def write(self):
+        os.makedirs(self.dir, 0o755, exist_ok=True)
+        conf = NSD_CONF.format(port=self.port, dir=self.dir)
+        for name, text in self.zones.items():
+            fname = name.replace('/', '_') + '.zone'
+            if 'SOA' not in text:
+                text = (f'$TTL 300\n@ IN SOA ns.{name}. hostmaster.{name}. '
+                        '1 3600 600 86400 60\n@ IN NS ns.test.\n' + text)
+            with open(os.path.join(self.dir, fname), 'w') as f:
+                f.write(f'$ORIGIN {name}.\n' + text + '\n')
+            conf += f'zone:\n    name: "{name}"\n    zonefile: "{fname}"\n'
+        with open(os.path.join(self.dir, 'nsd.conf'), 'w') as f:
+            f.write(conf)
+
+    def answers(self):
+        """True when nsd answers a SOA query for its first zone."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.settimeout(0.2)
+            s.sendto(dns_query_wire(next(iter(self.zones))),
+                     ('127.0.0.1', self.port))
+            data = s.recv(4096)
+            return len(data) > 12 and data[3] & 0x0f == 0
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def start(self):
+        nsd = self.binary()
+        self.port = free_port()
+        self.write()
+        check = subprocess.run(['/usr/sbin/nsd-checkconf',
+                                os.path.join(self.dir, 'nsd.conf')],
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            raise HarnessError(f'nsd.conf: {check.stderr}{check.stdout}')
+        self.proc = spawn([nsd, '-d', '-c',
+                           os.path.join(self.dir, 'nsd.conf')],
+                          os.path.join(self.dir, 'nsd.out'))
+        log = os.path.join(self.dir, 'nsd.log')
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise HarnessError(f'nsd exited with {self.proc.returncode}'
+                                   f':\n{tail(log)}'
+                                   f'{tail(os.path.join(self.dir, "nsd.out"))}')
+            return self.answers()
+        wait_until(ready, 10, 'nsd to answer', diag=lambda: tail(log))
+        return self
+
+    @property
+    def server(self):
+        return f'127.0.0.1:{self.port}'
+
+    def stop(self):
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+
 class Env:
     """Everything one test class runs against. with_postfix=False: no
     Postfix instance (tests that play the MTA themselves, over the milter
     protocol); env.postfix stays None."""
 
     def __init__(self, name, with_postfix=True, postfix_extra=None,
-                 sasl_users=()):
+                 sasl_users=(), dns_zones=None):
         if os.geteuid() != 0:
             raise HarnessError('the integration tests must run as root '
                                '(they start a Postfix instance and syslog)')
@@ -1173,6 +1288,8 @@ class Env:
         smtpguard_binary()
         self.postfix_extra = postfix_extra or {}
         self.sasl_users = sasl_users
+        self.dns_zones = dns_zones
+        self.nsd = None
         self.name = name
         self.with_postfix = with_postfix
         self.root = tempfile.mkdtemp(prefix=f'sgitest-{name}-')
@@ -1189,9 +1306,13 @@ class Env:
 
     def start(self):
         self.syslog = Syslog(os.path.join(self.root, 'syslog')).start()
+        if self.dns_zones:
+            self.nsd = NSD(os.path.join(self.root, 'nsd'),
+                           self.dns_zones).start()
         # A database created once; each test starts from a copy.
         g = Guard(self, os.path.join(self.root, 'template'),
-                  f'inet:{self.guard_port}@127.0.0.1')
+                  f'inet:{self.guard_port}@127.0.0.1',
+                  ['--dns-servers', self.dns_server()])
         self.guards.append(g)
         g.start()
         rc = g.stop()
@@ -1214,12 +1335,18 @@ class Env:
         self.postfix.start()
         return self
 
+    def dns_server(self):
+        """The test nsd, or a closed port on loopback: no DNS query of a
+        test ever leaves the machine."""
+        return self.nsd.server if self.nsd is not None else '127.0.0.1:9'
+
     def new_guard(self, name, socket_spec=None, args=(), settings=None,
                   ip_lists=(), domain_lists=(), service_limits=(),
                   owner=None, start=True):
         """A smtpguard with a fresh copy of the template database, the
         given policy written before it starts. owner: user name that gets
         the database directory (for -u)."""
+        args = ['--dns-servers', self.dns_server()] + list(args)
         g = Guard(self, os.path.join(self.root, 'guards', name),
                   socket_spec or f'inet:{self.guard_port}@127.0.0.1', args)
         for suffix in ('', '-wal', '-shm'):
@@ -1244,7 +1371,7 @@ class Env:
                 g.stop()
             except Exception as e:      # keep going: stop everything
                 errors.append(e)
-        for part in (self.postfix, self.syslog):
+        for part in (self.postfix, self.nsd, self.syslog):
             if part is None:
                 continue
             try:
@@ -1285,6 +1412,9 @@ class IntegrationTestCase(unittest.TestCase):
     # ((name, password) pairs in realm example.test) if it needs AUTH.
     postfix_extra = {}
     sasl_users = ()
+    # Zones ({name: zone file text}) for a private nsd; smtpguard then gets
+    # --dns-servers pointing at it (env.nsd).
+    dns_zones = None
 
     def setUp(self):
         super().setUp()
@@ -1300,7 +1430,7 @@ class IntegrationTestCase(unittest.TestCase):
     def setUpClass(cls):
         env = Env(cls.__name__.lower(), with_postfix=cls.with_postfix,
                   postfix_extra=cls.postfix_extra,
-                  sasl_users=cls.sasl_users)
+                  sasl_users=cls.sasl_users, dns_zones=cls.dns_zones)
         cls.addClassCleanup(env.close)
         try:
             env.start()

@@ -311,7 +311,9 @@ class LoadRun:
 
 # ---------------------------------------------------------------- tests
 
-class MilterProtocolTest(IntegrationTestCase):
+class LoadClientMixin:
+    """sg-loadclient runs against this class's smtpguard (with_postfix =
+    False); shared with the DNS tests."""
 
     with_postfix = False
 
@@ -320,8 +322,6 @@ class MilterProtocolTest(IntegrationTestCase):
         # Fails the class (never skips it) when sg-loadclient is missing.
         cls.loadclient_path = harness.loadclient_binary()
         super().setUpClass()
-
-    # ------------------------------------------------------------ helpers
 
     @property
     def port(self):
@@ -366,6 +366,12 @@ class MilterProtocolTest(IntegrationTestCase):
         self.assertEqual(run.result, 'closed', str(run))
         self.assertIs(run.session()['stages'][-1], last,
                       f'stages after the 421:\n{run}')
+
+
+
+class MilterProtocolTest(LoadClientMixin, IntegrationTestCase):
+
+    # ------------------------------------------------------------ helpers
 
     def milter(self):
         """A raw milter connection, negotiated; closed at the end."""

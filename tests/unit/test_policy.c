@@ -39,7 +39,7 @@ static void policy(const char *sql)
 static struct sg_session *connect_as(const char *addr, const char *service,
                                      struct sg_verdict *v)
 {
-    struct sg_session_info info = { addr, NULL, service };
+    struct sg_session_info info = { addr, NULL, service, NULL };
     struct sg_session *s = sg_session_new(eng, &info);
 
     ck_assert_ptr_nonnull(s);
@@ -166,7 +166,8 @@ END_TEST
 START_TEST(test_frequency_ban_persists)
 {
     struct sg_verdict v;
-    struct sg_engine_opts o = { NULL, &test_log, fake_clock, NULL };
+    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+                                .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     char path[128];
 
@@ -246,7 +247,8 @@ END_TEST
 START_TEST(test_frequency_monitor_and_counters_persist)
 {
     struct sg_verdict v;
-    struct sg_engine_opts o = { NULL, &test_log, fake_clock, NULL };
+    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+                                .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     char path[128];
 
@@ -426,7 +428,7 @@ END_TEST
 
 START_TEST(test_session_alloc_failure)
 {
-    struct sg_session_info info = { "192.0.2.1", NULL, "smtpd" };
+    struct sg_session_info info = { "192.0.2.1", NULL, "smtpd", NULL };
     struct sg_verdict v;
 
     capture_reset();

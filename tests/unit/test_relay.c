@@ -385,7 +385,7 @@ static void engine_teardown(void)
 
 static struct sg_session *session(const char *addr)
 {
-    struct sg_session_info info = { addr, NULL, "smtpd" };
+    struct sg_session_info info = { addr, NULL, "smtpd", NULL };
     struct sg_session *s = sg_session_new(eng, &info);
     struct sg_verdict v;
 
@@ -528,7 +528,8 @@ START_TEST(test_harvest_bans_client)
                                  "'00210203'"), 1);
     /* The next session is refused at connect while the ban lasts. */
     {
-        struct sg_session_info info = { "198.51.100.20", NULL, "smtpd" };
+        struct sg_session_info info = { "198.51.100.20", NULL, "smtpd",
+                                         NULL };
 
         s = sg_session_new(eng, &info);
         sg_session_connect(s, &v);
@@ -588,7 +589,8 @@ START_TEST(test_email_rate_by_auth_and_ip_persists)
 {
     struct sg_session *s;
     struct sg_verdict v;
-    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock };
+    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+                                .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     char path[512];
 
@@ -680,7 +682,7 @@ START_TEST(test_exempt_and_local_submission)
     sg_session_free(s);
     /* No client address: local submission relays, no rate limits. */
     {
-        struct sg_session_info info = { NULL, NULL, NULL };
+        struct sg_session_info info = { NULL, NULL, NULL, NULL };
 
         s = sg_session_new(eng, &info);
         sg_session_connect(s, &v);

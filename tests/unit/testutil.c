@@ -99,6 +99,7 @@ struct sg_engine *test_engine(void)
     o.log = &test_log;
     o.now = fake_clock;
     o.now_arg = NULL;
+    o.dns_servers = TEST_DNS_NOWHERE;
     ck_assert_msg(sg_engine_open(&o, &eng, &err) == SG_OK, "open: %s",
                   err.msg);
     atomic_store(&test_log.max_severity, SG_SEV_DEBUG);

@@ -11,6 +11,10 @@
 #include "log.h"
 
 #define CAPTURE_MAX 256
+/* Resolver for engines of tests that do not test DNS: a closed port on
+ * loopback, so no lookup ever leaves the machine (they fail at once). */
+#define TEST_DNS_NOWHERE "127.0.0.1:9"
+
 
 struct capture {
     int n;

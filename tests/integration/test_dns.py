@@ -1,0 +1,225 @@
+"""DNS reputation against a real authoritative server: DNSBL and DNSWL
+zones, forward-confirmed reverse DNS.
+
+A private nsd (Debian's nsd package) on a loopback port serves the zones
+below; smtpguard is pointed at it with --dns-servers. sg-loadclient plays
+the MTA (no Postfix here: the client addresses are the documentation
+ranges the zones describe; test_postfix_dns.py does the same through a real
+Postfix).
+
+nsd answers REFUSED for names outside its zones: that is how the tests get
+a temporary DNS failure (198.51.100.0/24 has no reverse zone here).
+"""
+
+import harness
+from harness import IntegrationTestCase
+from test_milter_protocol import LoadClientMixin
+
+ZONES = {
+    # Forward names of the test clients.
+    'dns.test': """
+ns          A     127.0.0.1
+host20      A     192.0.2.20
+host21      A     192.0.2.99
+host23      A     192.0.2.99
+host23b     A     192.0.2.23
+host30      AAAA  2001:db8::30
+""",
+    # Reverse DNS of 192.0.2.0/24 (RFC 2317-less, the whole /24 here).
+    '2.0.192.in-addr.arpa': """
+20   PTR  host20.dns.test.
+21   PTR  host21.dns.test.
+23   PTR  host23.dns.test.
+23   PTR  host23b.dns.test.
+10   PTR  host20.dns.test.
+""",
+    '8.b.d.0.1.0.0.2.ip6.arpa': """
+0.3.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0  PTR  host30.dns.test.
+""",
+    # A blacklist: 192.0.2.10 (with a reason), .11 (also allow-listed),
+    # .12 (an answer the filter does not count), 2001:db8::10.
+    'bl.test': """
+10.2.0.192   A    127.0.0.2
+10.2.0.192   TXT  "Listed for spam, see http://bl.test/192.0.2.10"
+11.2.0.192   A    127.0.0.2
+12.2.0.192   A    127.0.0.3
+13.2.0.192   A    127.0.0.2
+0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2 A 127.0.0.4
+""",
+    'bl2.test': """
+13.2.0.192   A    127.0.0.10
+""",
+    'wl.test': """
+11.2.0.192   A    127.0.2.5
+""",
+}
+
+BL = ("INSERT INTO dnsbl_zones (zone, weight, answers, txt) VALUES "
+      "('bl.test', 2, '127.0.0.2, 127.0.0.4', 1), "
+      "('wl.test', -5, '127.0.2.[0..10]', 0);")
+
+
+class DnsTest(LoadClientMixin, IntegrationTestCase):
+
+    dns_zones = ZONES
+
+    def guard(self, sql='', settings=None):
+        g = self.start_guard(start=False, settings=settings)
+        g.sql_script(sql)
+        g.start()
+        return g
+
+    def run_from(self, client, *args, **kw):
+        return self.loadclient('--mail', 'someone@sender.test', '--rcpt',
+                               'user@example.test', *args, client=client,
+                               **kw)
+
+    def rcpt_code(self, run):
+        return run.stages('rcpt')[0].get('code', '')
+
+    def test_dnsbl_listed_refused_with_zone_and_reason(self):
+        g = self.guard(BL, {'DoFCrDNS': 0})
+        since = g.mark()
+        run = self.run_from('192.0.2.10')
+        self.assertEqual(run.result, 'rejected', str(run))
+        self.assertEqual(
+            self.rcpt_code(run),
+            '554 5.7.1 Service unavailable; client [192.0.2.10] blocked '
+            'using bl.test; Listed for spam, see http://bl.test/192.0.2.10 '
+            '[smtpguard 00230106]')
+        ev = g.wait_event('DNSBLfailed', since, client='192.0.2.10')
+        self.assertEqual(ev['id'], '00230106')
+        self.assertEqual(ev['zone'], 'bl.test')
+        self.assertEqual(ev['answer'], '127.0.0.2')
+        self.assertEqual(ev['score'], '2')
+        self.assertEqual(ev['action'], 'reject')
+        kerio = g.wait_event('dnsbl_listed', since, client='192.0.2.10')
+        self.assertEqual(kerio['id'], '00230201')
+        self.assertEqual(
+            kerio['msg'], 'IP address 192.0.2.10 found in DNS blacklist '
+            'bl.test, mail from <someone@sender.test> to '
+            '<user@example.test>')
+        # Not listed: accepted, nothing logged about DNSBLs.
+        self.assert_accepted(self.run_from('192.0.2.50'))
+        g.assert_no_event('dnsbl_listed', since, client='192.0.2.50')
+        # The answer was cached: the second session asked nothing.
+        run = self.run_from('192.0.2.10')
+        self.assertEqual(run.result, 'rejected', str(run))
+
+    def test_allow_list_and_answer_filter(self):
+        g = self.guard(BL, {'DoFCrDNS': 0})
+        since = g.mark()
+        # Listed in bl.test (2) and wl.test (-5): accepted.
+        self.assert_accepted(self.run_from('192.0.2.11'))
+        ev = g.wait_event('dnswl_listed', since, client='192.0.2.11')
+        self.assertEqual(ev['zone'], 'wl.test')
+        self.assertEqual(ev['weight'], '-5')
+        g.assert_no_event('DNSBLfailed', since)
+        # bl.test answers 127.0.0.3 for .12: not one the filter counts.
+        self.assert_accepted(self.run_from('192.0.2.12'))
+        g.assert_no_event('dnsbl_listed', since, client='192.0.2.12')
+        # IPv6, reversed nibbles, answer 127.0.0.4.
+        run = self.run_from('2001:db8::10')
+        self.assertEqual(run.result, 'rejected', str(run))
+        self.assertIn('blocked using bl.test', self.rcpt_code(run))
+
+    def test_weights_below_threshold_feed_the_score(self):
+        g = self.guard(
+            "INSERT INTO dnsbl_zones (zone, weight) VALUES ('bl.test', 1), "
+            "('bl2.test', 1);",
+            {'DoFCrDNS': 0, 'dnsblThreshold': 3, 'penaltyScoreThreshold': 5})
+        since = g.mark()
+        self.assert_accepted(self.run_from('192.0.2.13'))
+        ev = g.wait_event('dnsbl_score', since, client='192.0.2.13')
+        self.assertEqual(ev['score'], '2')
+        self.assertEqual(ev['zones'], 'bl.test=1,bl2.test=1')
+        self.assertEqual(ev['action'], 'score')
+        # With a threshold of 2 the same listings refuse.
+        since = g.mark()
+        g.set_settings({'dnsblThreshold': 2})
+        g.wait_event('policy_reloaded', since)
+        run = self.run_from('192.0.2.13')
+        self.assertEqual(run.result, 'rejected', str(run))
+
+    def test_dnsbl_at_connect_and_monitor(self):
+        g = self.guard(BL, {'DoFCrDNS': 0, 'dnsCheckStage': 'connect'})
+        since = g.mark()
+        run = self.run_from('192.0.2.10')
+        self.assertEqual(run.stages('connect')[0]['reply'], 'reject',
+                         str(run))
+        self.assertRegex(run.stages('connect')[0]['code'],
+                         r'^554 5\.7\.1 .*bl\.test.*\[smtpguard 00230106\]$')
+        # Monitor: logged, not refused.
+        g.set_settings({'DoDNSBL': 2})
+        g.wait_event('policy_reloaded', since)
+        since = g.mark()
+        self.assert_accepted(self.run_from('192.0.2.10'))
+        ev = g.wait_event('DNSBLfailed', since, client='192.0.2.10')
+        self.assertEqual(ev['action'], 'monitor')
+
+    def test_fcrdns(self):
+        g = self.guard(settings={'DoFCrDNS': 1})
+        since = g.mark()
+        # PTR host20.dns.test, whose A is the client: confirmed.
+        self.assert_accepted(self.run_from('192.0.2.20'))
+        # Two PTR names, the second one confirms.
+        self.assert_accepted(self.run_from('192.0.2.23'))
+        # IPv6: PTR host30.dns.test, AAAA back to the client.
+        self.assert_accepted(self.run_from('2001:db8::30'))
+        g.assert_no_event('rDNSfailed', since)
+        # PTR host21.dns.test, whose A is another address.
+        run = self.run_from('192.0.2.21')
+        self.assertEqual(
+            self.rcpt_code(run), '550 5.7.25 Client host rejected: cannot '
+            'find your reverse hostname, [192.0.2.21] [smtpguard 00230107]')
+        ev = g.wait_event('rDNSfailed', since, client='192.0.2.21')
+        self.assertEqual(ev['id'], '00230107')
+        self.assertEqual(ev['hostname'], 'host21.dns.test')
+        self.assertEqual(ev['result'], 'mismatch')
+        # No PTR at all.
+        run = self.run_from('192.0.2.22')
+        self.assertRegex(self.rcpt_code(run), r'^550 5\.7\.25 ')
+        ev = g.wait_event('rDNSfailed', since, client='192.0.2.22')
+        self.assertEqual(ev['result'], 'no_ptr')
+        self.assertEqual(ev['hostname'], 'unknown')
+        # The reverse zone is not served: REFUSED, a temporary error.
+        run = self.run_from('198.51.100.5')
+        self.assertRegex(self.rcpt_code(run),
+                         r'^450 4\.7\.25 .*\[smtpguard 00230205\]$')
+        g.wait_event('rdns_temperror', since, client='198.51.100.5')
+        ev = g.wait_event('dns_lookup_failed', since, client='198.51.100.5')
+        self.assertEqual(ev['status'], 'refused')
+        self.assertEqual(ev['name'], '5.100.51.198.in-addr.arpa')
+
+    def test_own_users_not_checked(self):
+        g = self.guard(BL + "INSERT INTO relay_networks (network) "
+                       "VALUES ('192.0.2.13/32');", {'DoFCrDNS': 1})
+        since = g.mark()
+        # Authenticated: submission, not inbound mail.
+        self.assert_accepted(self.run_from('192.0.2.10', '--auth', 'alice'))
+        # In relay_networks: listed, no PTR, still accepted.
+        self.assert_accepted(self.run_from('192.0.2.13'))
+        g.assert_no_event('DNSBLfailed', since)
+        g.assert_no_event('rDNSfailed', since)
+        # Exempt lists skip the lookups altogether.
+        g.sql("INSERT INTO ip_lists (list, network) VALUES "
+              "('whiteListedIPs', '192.0.2.10')")
+        g.wait_event('policy_reloaded', since)
+        self.assert_accepted(self.run_from('192.0.2.10'))
+
+    def test_bad_zone_rows_refused(self):
+        g = self.guard("INSERT INTO dnsbl_zones (zone, answers) VALUES "
+                       "('bl.test', '127.0.0.[2..]'), ('bad zone', '');")
+        ev = g.wait_event('list_entry_invalid')
+        self.assertEqual(ev['list'], 'dnsbl_zones')
+        self.assertIn('a <= b <= 255', ev['reason'])
+        # A weight of 0 is refused by the table itself.
+        with self.assertRaisesRegex(Exception, 'CHECK constraint'):
+            g.sql("INSERT INTO dnsbl_zones (zone, weight) VALUES "
+                  "('x.test', 0)")
+        self.assertTrue(g.running())
+
+
+if __name__ == '__main__':
+    import unittest
+    unittest.main()
