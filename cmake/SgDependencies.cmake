@@ -21,6 +21,17 @@ endmacro()
 sg_require_pkg(SQLITE3 sqlite3 libsqlite3-dev)
 sg_require_pkg(MILTER milter libmilter-dev)
 sg_require_pkg(LDNS ldns libldns-dev)
+
+# libspf2 ships no pkg-config file: header and library by path.
+find_path(SPF2_INCLUDE_DIR spf2/spf.h)
+find_library(SPF2_LIBRARY spf2)
+if(NOT SPF2_INCLUDE_DIR OR NOT SPF2_LIBRARY)
+    message(FATAL_ERROR "libspf2 not found: apt-get install libspf2-dev")
+endif()
+add_library(SG::SPF2 UNKNOWN IMPORTED)
+set_target_properties(SG::SPF2 PROPERTIES IMPORTED_LOCATION "${SPF2_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${SPF2_INCLUDE_DIR}")
+message(STATUS "Found libspf2: ${SPF2_LIBRARY}")
 if(SG_BUILD_TESTS)
     sg_require_pkg(CHECK check check)
 endif()

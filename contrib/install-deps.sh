@@ -10,9 +10,10 @@
 # run private instances of their own.
 set -eu
 
-build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3 libldns-dev"
+build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3 libldns-dev
+       libspf2-dev"
 test="check postfix rsyslog python3 procps bsdutils passwd sasl2-bin libsasl2-modules
-      nsd"
+      nsd python3-spf python3-yaml"
 
 pkgs="$build check"
 [ "${1:-}" = "--test" ] && pkgs="$build $test"

@@ -10,11 +10,13 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>               /* gethostname */
 #include <sys/socket.h>         /* AF_INET */
 
 #include "mailaddr.h"
 #include "policy_int.h"
 #include "relay.h"
+#include "spf.h"
 
 #define RATE_WINDOW 60          /* the per-minute limits */
 
@@ -608,6 +610,143 @@ void sg_session_set_auth(struct sg_session *s, const char *user)
         s->auth[0] = '\0';
 }
 
+/* ---- SPF ---- */
+
+/* receiver - the name this server reports SPF results under */
+static void receiver(const struct sg_session *s, char *buf, size_t size)
+{
+    const char *id = sg_config_text(s->cfg, SG_SET_authserv_id);
+
+    if (*id != '\0')
+        sg_strlcpy(buf, id, size);
+    else if (s->mta_host[0] != '\0')
+        sg_strlcpy(buf, s->mta_host, size);
+    else if (gethostname(buf, size) != 0 || buf[0] == '\0')
+        sg_strlcpy(buf, "localhost", size);
+    buf[size - 1] = '\0';
+}
+
+static const struct {
+    enum sg_event ev;
+    enum sg_setting action, score;
+} spf_map[] = {
+    [SG_SPF_NONE] = { SG_EV_SPF_NONE, SG_SET_spf_none_action,
+                      SG_SET_score_spf_none },
+    [SG_SPF_NEUTRAL] = { SG_EV_SPF_NEUTRAL, SG_SET_spf_neutral_action,
+                         SG_SET_score_spf_neutral },
+    [SG_SPF_PASS] = { SG_EV_SPF_PASS, SG_SET_COUNT, SG_SET_COUNT },
+    [SG_SPF_FAIL] = { SG_EV_SPF_FAIL, SG_SET_spf_fail_action,
+                      SG_SET_score_spf_fail },
+    [SG_SPF_SOFTFAIL] = { SG_EV_SPF_SOFTFAIL, SG_SET_spf_softfail_action,
+                          SG_SET_score_spf_softfail },
+    [SG_SPF_TEMPERROR] = { SG_EV_SPF_TEMPERROR, SG_SET_spf_temperror_action,
+                           SG_SET_score_spf_temperror },
+    [SG_SPF_PERMERROR] = { SG_EV_SPF_PERMERROR, SG_SET_spf_permerror_action,
+                           SG_SET_score_spf_permerror },
+};
+
+/* spf_reply - the SMTP reply of a refusing SPF result (RFC 7372 codes) */
+static void spf_reply(const struct sg_spf_outcome *o, enum sg_event ev,
+                      struct sg_verdict *v)
+{
+    const char *xcode = "5.7.23";
+    char text[1024], suffix[32];
+    size_t room;
+
+    if (v->action == SG_ACT_TEMPFAIL)
+        xcode = o->result == SG_SPF_TEMPERROR ? "4.4.3" : "4.7.23";
+    else if (o->result == SG_SPF_PERMERROR)
+        xcode = "5.7.24";
+    sg_strlcpy(v->code, v->action == SG_ACT_TEMPFAIL ? "451" : "550",
+               sizeof(v->code));
+    text[0] = '\0';
+    sg_strlcpy(v->xcode, xcode, sizeof(v->xcode));
+    if (o->result == SG_SPF_FAIL && o->explanation[0] != '\0')
+        snprintf(text, sizeof(text), "%s", o->explanation);
+    else
+        snprintf(text, sizeof(text), "SPF %s for %s from %s%s%s",
+                 sg_spf_result_name(o->result), o->identity, o->ip,
+                 o->reason[0] ? ": " : "", o->reason);
+    for (char *p = text; *p != '\0'; p++)
+        if (*p == '%')
+            *p = '_';
+    snprintf(suffix, sizeof(suffix), " [smtpguard %s]", sg_event_def(ev)->id);
+    room = sizeof(v->text) - strlen(suffix);
+    sg_strlcpy(v->text, text, room);
+    memcpy(v->text + strlen(v->text), suffix, strlen(suffix) + 1);
+}
+
+/* spf_apply - log the result, score it, refuse it as the policy says */
+static void spf_apply(struct sg_session *s, const struct sg_spf_outcome *o,
+                      struct sg_verdict *v)
+{
+    long mode = sg_config_get(s->cfg, SG_SET_do_spf);
+    enum sg_event ev = spf_map[o->result].ev;
+    long act = SG_SPF_ACT_ACCEPT, score = 0;
+    enum sg_action a = SG_ACT_NONE;
+    struct sg_args args;
+
+    if (spf_map[o->result].action != SG_SET_COUNT) {
+        act = sg_config_get(s->cfg, spf_map[o->result].action);
+        score = sg_config_get(s->cfg, spf_map[o->result].score);
+    }
+    if (mode == SG_MODE_MONITOR || sg_event_action(ev) == SG_ACT_MONITOR)
+        a = act != SG_SPF_ACT_ACCEPT || score > 0 ? SG_ACT_MONITOR
+            : SG_ACT_NONE;
+    else if (mode == SG_MODE_BLOCK && act == SG_SPF_ACT_REJECT)
+        a = SG_ACT_REJECT;
+    else if (mode == SG_MODE_BLOCK && act == SG_SPF_ACT_TEMPFAIL)
+        a = SG_ACT_TEMPFAIL;
+    else if (score > 0)
+        a = SG_ACT_SCORE;
+    if (o->record_refused) {
+        sg_args_init(&args);
+        sg_args_add(&args, "domain", "%s", o->refused_domain);
+        sg_args_add(&args, "reason", "%s", o->reason);
+        sg_args_add(&args, "record", "%s", o->refused_record);
+        sg_pol_emit(s, SG_EV_SPF_RECORD_REFUSED, SG_ACT_NONE, &args);
+    }
+    sg_args_init(&args);
+    sg_args_add(&args, "identity", "%s", o->identity);
+    sg_args_add(&args, "ip", "%s", o->ip);
+    sg_args_add(&args, "domain", "%s", o->domain);
+    if (o->result == SG_SPF_FAIL)
+        sg_args_add(&args, "explanation", "%s", o->explanation);
+    if (o->result == SG_SPF_TEMPERROR || o->result == SG_SPF_PERMERROR)
+        sg_args_add(&args, "reason", "%s", o->reason);
+    sg_pol_emit(s, ev, a, &args);
+    if (a == SG_ACT_SCORE || (a >= SG_ACT_REJECT && score > 0))
+        sg_pol_add_score(s, sg_event_def(ev)->name, score);
+    if (a >= SG_ACT_REJECT) {
+        v->action = a;
+        v->event = ev;
+        spf_reply(o, ev, v);
+    }
+}
+
+/* check_spf - SPF of this transaction's sender (or HELO for <>) */
+static void check_spf(struct sg_session *s, struct sg_verdict *v)
+{
+    struct sg_spf_outcome o;
+    struct sg_dns *dns;
+    char recv[SG_DNS_NAME_MAX];
+
+    s->spf_received[0] = s->spf_ar[0] = '\0';
+    if (sg_config_get(s->cfg, SG_SET_do_spf) == SG_MODE_OFF ||
+        s->auth[0] != '\0' ||
+        sg_config_ip_listed(s->cfg, SG_LIST_RELAY, &s->addr, NULL) ||
+        (dns = sg_engine_dns(s->eng)) == NULL)
+        return;
+    receiver(s, recv, sizeof(recv));
+    sg_spf_check(dns, sg_dns_clock(dns) +
+                 sg_config_get(s->cfg, SG_SET_dns_budget), &s->addr, s->helo,
+                 &s->sender, recv, &o);
+    sg_dns_free(dns);
+    spf_apply(s, &o, v);
+    sg_spf_received(&o, recv, s->spf_received, sizeof(s->spf_received));
+    sg_spf_authres(&o, s->spf_ar, sizeof(s->spf_ar));
+}
+
 void sg_session_mail(struct sg_session *s, const char *sender,
                      struct sg_verdict *v)
 {
@@ -635,6 +774,8 @@ void sg_session_mail(struct sg_session *s, const char *sender,
         check_domain(s, s->sender.domain, v);
     if (!sg_verdict_refuses(v))
         check_rates(s, false, STAGE_MAIL, v);
+    if (!sg_verdict_refuses(v))
+        check_spf(s, v);
     if (!sg_verdict_refuses(v))
         sg_pol_score_check(s, STAGE_OTHER, v);
     if (sg_verdict_refuses(v))
@@ -872,6 +1013,30 @@ void sg_session_reset(struct sg_session *s)
     s->sender_key[0] = '\0';
     s->auth[0] = '\0';
     s->rcpts = 0;
+    s->spf_received[0] = s->spf_ar[0] = '\0';
+}
+
+void sg_session_headers(struct sg_session *s, sg_header_fn fn, void *arg)
+{
+    char recv[SG_DNS_NAME_MAX], ar[1200];
+    size_t len;
+
+    if (s->spf_ar[0] == '\0' && s->score == 0)
+        return;
+    if (s->spf_received[0] != '\0')
+        fn(arg, "Received-SPF", s->spf_received);
+    receiver(s, recv, sizeof(recv));
+    len = (size_t) snprintf(ar, sizeof(ar), "%s", recv);
+    if (s->score > 0 && len < sizeof(ar))
+        len += (size_t) snprintf(ar + len, sizeof(ar) - len,
+                                 " (smtpguard score=%u/%ld %s)", s->score,
+                                 sg_config_get(s->cfg,
+                                               SG_SET_score_threshold),
+                                 s->parts);
+    if (len < sizeof(ar))
+        snprintf(ar + len, sizeof(ar) - len, "; %s",
+                 s->spf_ar[0] ? s->spf_ar : "none");
+    fn(arg, "Authentication-Results", ar);
 }
 
 void sg_session_set_queue_id(struct sg_session *s, const char *qid)

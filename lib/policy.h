@@ -75,6 +75,15 @@ void sg_session_message_done(struct sg_session *s);
 void sg_session_reset(struct sg_session *s);
 void sg_session_set_queue_id(struct sg_session *s, const char *qid);
 
+/*
+ * The headers smtpguard adds to an accepted message (Received-SPF,
+ * Authentication-Results with the SPF result and the penalty score as a
+ * comment): fn is called for each, in the order to prepend them. Call at
+ * end of message, before sg_session_message_done().
+ */
+typedef void (*sg_header_fn)(void *arg, const char *name, const char *value);
+void sg_session_headers(struct sg_session *s, sg_header_fn fn, void *arg);
+
 unsigned sg_session_errors(const struct sg_session *s);
 unsigned sg_session_score(const struct sg_session *s);
 

@@ -57,8 +57,8 @@ struct sg_session {
     char sender_key[SG_MAILADDR_KEYMAX];    /* "" for <> */
     char auth[256];
     unsigned rcpts;             /* recipients accepted */
-    char spf_received[640];     /* Received-SPF value, "" if none */
-    char spf_ar[320];           /* the spf= part of Authentication-Results */
+    char spf_received[1600];    /* Received-SPF value, "" if none */
+    char spf_ar[640];           /* the spf= part of Authentication-Results */
 };
 
 enum stage { STAGE_CONNECT, STAGE_MAIL, STAGE_RCPT, STAGE_OTHER };

@@ -247,7 +247,18 @@ static sfsistat end_message(SMFICTX *ctx)
     return SMFIS_CONTINUE;
 }
 
-/* mlfi_eom - the message is accepted: count it, end the transaction */
+/*
+ * add_header - prepend one of the policy's headers to the message. It fails
+ * only when the MTA did not grant SMFIF_ADDHDRS or the connection is gone;
+ * either way the message goes on without the header.
+ */
+static void add_header(void *arg, const char *name, const char *value)
+{
+    (void) smfi_insheader((SMFICTX *) arg, 0, (char *) name, (char *) value);
+}
+
+/* mlfi_eom - the message is accepted: headers, count it, end the
+ * transaction */
 static sfsistat mlfi_eom(SMFICTX *ctx)
 {
     struct sg_engine *eng = enter();
@@ -255,8 +266,10 @@ static sfsistat mlfi_eom(SMFICTX *ctx)
 
     if (eng == NULL)
         return SMFIS_CONTINUE;
-    if (s != NULL)
+    if (s != NULL) {
+        sg_session_headers(s, add_header, ctx);
         sg_session_message_done(s);
+    }
     leave();
     return SMFIS_CONTINUE;
 }
@@ -294,18 +307,17 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0,
     (void) ctx;
     (void) f2;
     (void) f3;
-    *pf0 = 0;                   /* no modifications of messages yet */
+    *pf0 = f0 & SMFIF_ADDHDRS;   /* Received-SPF, Authentication-Results */
     *pf1 = f1 & want;
     *pf2 = 0;
     *pf3 = 0;
-    (void) f0;
     return SMFIS_CONTINUE;
 }
 
 struct smfiDesc milter_desc = {
     .xxfi_name = "smtpguard",
     .xxfi_version = SMFI_VERSION,
-    .xxfi_flags = 0,
+    .xxfi_flags = SMFIF_ADDHDRS,
     .xxfi_connect = mlfi_connect,
     .xxfi_helo = mlfi_helo,
     .xxfi_envfrom = mlfi_envfrom,

@@ -1319,6 +1319,9 @@ class Env:
         if rc != 0:
             raise HarnessError(f'smtpguard exited with {rc}:\n'
                                + tail(g.stderr_path))
+        if not self.dns_zones:
+            # No DNS server here: the DNS checks have their own classes.
+            g.set_settings({'DoSPF': '0', 'DoFCrDNS': '0'})
         self.template_db = g.db
         if not self.with_postfix:
             return self

@@ -15,6 +15,47 @@ import harness
 from harness import IntegrationTestCase
 from test_milter_protocol import LoadClientMixin
 
+def _long_txt(text, size=250):
+    return ' '.join('"%s"' % text[i:i + size]
+                    for i in range(0, len(text), size))
+
+
+# CVE-2023-42118: "v=spf1 a:" then many %{d} macros and ~4 KB of text;
+# too big for UDP (nsd sets TC), so it arrives over TCP.
+CVE_RECORD = 'v=spf1 a:' + '%{d}' * 500 + 'x' * 2100 + '.spf.test'
+
+SPF_ZONE = """
+pass      TXT  "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all"
+fail      TXT  "v=spf1 ip4:203.0.113.0/24 -all exp=exp.spf.test"
+exp       TXT  "%{i} is not one of %{d}'s designated mail servers."
+softfail  TXT  "v=spf1 ~all"
+neutral   TXT  "v=spf1 ?all"
+none      A    192.0.2.1
+perm      TXT  "v=spf1 foo:bar.spf.test -all"
+two       TXT  "v=spf1 +all"
+two       TXT  "v=spf1 -all"
+include   TXT  "v=spf1 include:pass.spf.test -all"
+redirect  TXT  "v=spf1 redirect=pass.spf.test"
+macro     TXT  "v=spf1 exists:%{ir}.ok.spf.test -all"
+60.2.0.192.ok A 127.0.0.2
+temp      TXT  "v=spf1 include:elsewhere.invalid -all"
+limit     TXT  "v=spf1 a:h1.spf.test a:h2.spf.test a:h3.spf.test a:h4.spf.test a:h5.spf.test a:h6.spf.test a:h7.spf.test a:h8.spf.test a:h9.spf.test a:h10.spf.test a:h11.spf.test ip4:192.0.2.0/24 -all"
+h1  A 203.0.113.1
+h2  A 203.0.113.1
+h3  A 203.0.113.1
+h4  A 203.0.113.1
+h5  A 203.0.113.1
+h6  A 203.0.113.1
+h7  A 203.0.113.1
+h8  A 203.0.113.1
+h9  A 203.0.113.1
+h10 A 203.0.113.1
+h11 A 203.0.113.1
+void      TXT  "v=spf1 a:v1.spf.test a:v2.spf.test a:v3.spf.test ip4:192.0.2.0/24 -all"
+helo      TXT  "v=spf1 ip4:192.0.2.70 -all"
+cve       TXT  """ + _long_txt(CVE_RECORD) + """
+"""
+
 ZONES = {
     # Forward names of the test clients.
     'dns.test': """
@@ -52,6 +93,11 @@ host30      AAAA  2001:db8::30
     'wl.test': """
 11.2.0.192   A    127.0.2.5
 """,
+    # The senders of the DNSBL and rDNS tests: SPF pass from anywhere here.
+    'sender.test': """
+@   TXT  "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ?all"
+""",
+    'spf.test': SPF_ZONE,
 }
 
 BL = ("INSERT INTO dnsbl_zones (zone, weight, answers, txt) VALUES "
@@ -218,6 +264,133 @@ class DnsTest(LoadClientMixin, IntegrationTestCase):
             g.sql("INSERT INTO dnsbl_zones (zone, weight) VALUES "
                   "('x.test', 0)")
         self.assertTrue(g.running())
+
+    # ---------------------------------------------------------------- SPF
+
+    def spf_run(self, sender, client='192.0.2.50', *args):
+        return self.loadclient('--mail', sender, '--rcpt',
+                               'user@example.test', *args, client=client)
+
+    def mail_code(self, run):
+        return run.stages('mail')[0].get('code', '')
+
+    def test_spf_pass_headers(self):
+        g = self.guard(settings={'DoFCrDNS': 0})
+        since = g.mark()
+        run = self.spf_run('user@pass.spf.test')
+        self.assert_accepted(run)
+        ev = g.wait_event('SPFpass', since, client='192.0.2.50')
+        self.assertEqual(ev['id'], '00240111')
+        self.assertEqual(ev['identity'], 'user@pass.spf.test')
+        self.assertEqual(ev['domain'], 'pass.spf.test')
+        headers = dict(run.headers())
+        self.assertEqual(
+            headers['Received-SPF'],
+            'pass (mx.example.com: domain of user@pass.spf.test designates '
+            '192.0.2.50 as permitted sender) client-ip=192.0.2.50; '
+            'envelope-from="user@pass.spf.test"; '
+            'helo="host-0.clients.example.net"; receiver=mx.example.com; '
+            'identity=mailfrom;')
+        self.assertEqual(headers['Authentication-Results'],
+                         'mx.example.com; spf=pass '
+                         'smtp.mailfrom=user@pass.spf.test')
+        # include: and redirect= of a passing record, macros in exists:.
+        for sender, client in (('a@include.spf.test', '192.0.2.50'),
+                               ('a@redirect.spf.test', '192.0.2.50'),
+                               ('a@macro.spf.test', '192.0.2.60')):
+            self.assert_accepted(self.spf_run(sender, client))
+            g.wait_event('SPFpass', since, identity=sender)
+        # authservId names the receiver; the score is a comment.
+        since = g.mark()
+        g.set_settings({'authservId': 'mx.guard.test'})
+        g.wait_event('policy_reloaded', since)
+        run = self.spf_run('user@softfail.spf.test')
+        self.assertEqual(
+            dict(run.headers())['Authentication-Results'],
+            'mx.guard.test (smtpguard score=10/50 SPFsoftfail=10); '
+            'spf=softfail smtp.mailfrom=user@softfail.spf.test')
+
+    def test_spf_fail_refused_with_explanation(self):
+        g = self.guard(settings={'DoFCrDNS': 0})
+        since = g.mark()
+        run = self.spf_run('user@fail.spf.test')
+        self.assertEqual(run.result, 'rejected', str(run))
+        self.assertEqual(
+            self.mail_code(run), "550 5.7.23 192.0.2.50 is not one of "
+            "fail.spf.test's designated mail servers. [smtpguard 00240108]")
+        ev = g.wait_event('SPFfail', since, client='192.0.2.50')
+        self.assertEqual(ev['action'], 'reject')
+        self.assertEqual(ev['explanation'], "192.0.2.50 is not one of "
+                         "fail.spf.test's designated mail servers.")
+        # spfFailAction tempfail; monitor mode only logs.
+        g.set_settings({'spfFailAction': 'tempfail'})
+        g.wait_event('policy_reloaded', since)
+        run = self.spf_run('user@fail.spf.test')
+        self.assertRegex(self.mail_code(run), r'^451 4\.7\.23 ')
+        since = g.mark()
+        g.set_settings({'DoSPF': 2})
+        g.wait_event('policy_reloaded', since)
+        self.assert_accepted(self.spf_run('user@fail.spf.test'))
+        self.assertEqual(g.wait_event('SPFfail', since)['action'], 'monitor')
+
+    def test_spf_every_result(self):
+        g = self.guard(settings={'DoFCrDNS': 0})
+        since = g.mark()
+        cases = [
+            ('a@softfail.spf.test', 'SPFsoftfail', '00240109', 'accepted'),
+            ('a@neutral.spf.test', 'SPFneutral', '00240110', 'accepted'),
+            ('a@none.spf.test', 'SPFnone', '00240112', 'accepted'),
+            ('a@perm.spf.test', 'SPFpermerror', '00240114', 'accepted'),
+            ('a@two.spf.test', 'SPFpermerror', '00240114', 'accepted'),
+            ('a@limit.spf.test', 'SPFpermerror', '00240114', 'accepted'),
+            ('a@void.spf.test', 'SPFpermerror', '00240114', 'accepted'),
+            ('a@temp.spf.test', 'SPFtemperror', '00240113', 'tempfailed'),
+            ('a@unserved.example', 'SPFtemperror', '00240113', 'tempfailed'),
+        ]
+        for sender, name, eid, result in cases:
+            run = self.spf_run(sender)
+            self.assertEqual(run.result, result, f'{sender}:\n{run}')
+            ev = g.wait_event(name, since, identity=sender)
+            self.assertEqual(ev['id'], eid, sender)
+        reasons = {e['identity']: e.get('reason', '')
+                   for e in g.find_all('SPFpermerror', since)}
+        self.assertIn('unknown mechanism', reasons['a@perm.spf.test'])
+        self.assertIn('more than one SPF record', reasons['a@two.spf.test'])
+        self.assertIn('more than 10 DNS lookups', reasons['a@limit.spf.test'])
+        self.assertIn('more than 2 void lookups', reasons['a@void.spf.test'])
+        run = self.spf_run('a@temp.spf.test')
+        self.assertRegex(self.mail_code(run),
+                         r'^451 4\.4\.3 .*\[smtpguard 00240113\]$')
+        # The null sender: the HELO identity.
+        run = self.loadclient('--mail', '', '--rcpt', 'user@example.test',
+                              '--helo', 'helo.spf.test', client='192.0.2.70')
+        self.assert_accepted(run)
+        ev = g.wait_event('SPFpass', since, client='192.0.2.70')
+        self.assertEqual(ev['identity'], 'helo.spf.test')
+        self.assertIn('smtp.helo=helo.spf.test',
+                      dict(run.headers())['Authentication-Results'])
+        # permerror refused when the operator says so: 550 5.7.24.
+        since = g.mark()
+        g.set_settings({'spfPermerrorAction': 'reject'})
+        g.wait_event('policy_reloaded', since)
+        run = self.spf_run('a@perm.spf.test')
+        self.assertRegex(self.mail_code(run), r'^550 5\.7\.24 ')
+
+    def test_spf_cve_2023_42118_record(self):
+        """The record that smashes libspf2 1.2.10's stack never reaches it:
+        refused by our check, permerror, and the daemon keeps serving."""
+        g = self.guard(settings={'DoFCrDNS': 0,
+                                 'spfPermerrorAction': 'reject'})
+        since = g.mark()
+        run = self.spf_run('x@cve.spf.test')
+        self.assertRegex(self.mail_code(run), r'^550 5\.7\.24 ')
+        ev = g.wait_event('spf_record_refused', since, client='192.0.2.50')
+        self.assertEqual(ev['domain'], 'cve.spf.test')
+        self.assertIn('record too long', ev['reason'])
+        self.assertTrue(ev['record'].startswith('v=spf1 a:%{d}%{d}'))
+        ev = g.wait_event('SPFpermerror', since, client='192.0.2.50')
+        self.assertTrue(g.running())
+        self.assert_accepted(self.spf_run('user@pass.spf.test'))
 
 
 if __name__ == '__main__':

@@ -102,7 +102,12 @@ struct sg_engine *test_engine(void)
     o.dns_servers = TEST_DNS_NOWHERE;
     ck_assert_msg(sg_engine_open(&o, &eng, &err) == SG_OK, "open: %s",
                   err.msg);
+    /* The DNS checks have tests of their own, with a DNS server. */
+    test_sql(last_engine_db, "UPDATE settings SET value = '0' WHERE name "
+             "IN ('DoSPF', 'DoFCrDNS')");
+    sg_engine_tick(eng);
     atomic_store(&test_log.max_severity, SG_SEV_DEBUG);
+    capture_reset();
     return eng;
 }
 

@@ -56,5 +56,6 @@ Suite *policy_suite(void);
 Suite *relay_suite(void);
 Suite *dnsbl_suite(void);
 Suite *dns_suite(void);
+Suite *spf_suite(void);
 
 #endif /* SG_TESTUTIL_H */

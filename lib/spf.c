@@ -1,0 +1,657 @@
+/*
+ * spf.c - libspf2 behind our own DNS layer and record checks (see spf.h)
+ *
+ * Counting DNS-querying terms at the DNS layer (RFC 7208 4.6.4): a TXT
+ * lookup after the first one that finds an SPF record is an include or a
+ * redirect; MX and PTR lookups are terms; an A/AAAA lookup is a term unless
+ * it is for a name an MX or PTR answer gave (the per-mechanism lookups,
+ * bounded separately). A term whose answer is NXDOMAIN or NODATA is a void
+ * lookup. TXT lookups that find no SPF record (an explanation, or an
+ * include target without a record, which libspf2 already refuses) are not
+ * counted, so an explanation never turns a fail into a permerror.
+ */
+#include <netinet/in.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <spf2/spf.h>
+#include <spf2/spf_dns.h>
+
+#include "dnsbl.h"
+#include "spf.h"
+#include "spfrecord.h"
+
+#define MAX_TERMS 10            /* RFC 7208 4.6.4 */
+#define MAX_VOIDS 2
+#define MAX_SUBNAMES 10         /* MX/PTR names looked up per term */
+#define SUB_MAX 32
+
+struct ctx {
+    struct sg_dns_batch *batch;
+    int64_t deadline;
+    int txt_seen;
+    unsigned terms, voids;
+    bool perm, temp;
+    char reason[128];
+    char sub[SUB_MAX][SG_DNS_NAME_MAX];  /* names from MX/PTR answers */
+    size_t nsub;
+    char rev[SG_DNS_NAME_MAX];  /* the client's reverse name */
+    bool client_v4;
+    char exp_domain[SG_DNS_NAME_MAX];   /* the record that has exp= */
+    char exp_text[SG_SPF_EXP_MAX + 1];  /* the last non-SPF TXT seen */
+    struct sg_spf_outcome *out;
+};
+
+const char *sg_spf_result_name(enum sg_spf_result r)
+{
+    static const char *const names[] = {
+        "none", "neutral", "pass", "fail", "softfail", "temperror",
+        "permerror",
+    };
+
+    return (unsigned) r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
+}
+
+/* libspf2 logs through globals; its error handler must not return. */
+static void quiet(const char *file, int line, const char *msg)
+{
+    (void) file;
+    (void) line;
+    (void) msg;
+}
+
+static void fatal(const char *file, int line, const char *msg)
+    __attribute__((noreturn));
+
+static void fatal(const char *file, int line, const char *msg)
+{
+    fprintf(stderr, "smtpguard: libspf2 %s:%d: %s\n", file, line, msg);
+    abort();
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init_libspf2(void)
+{
+    SPF_error_handler = fatal;
+    SPF_warning_handler = quiet;
+    SPF_info_handler = quiet;
+    SPF_debug_handler = quiet;
+}
+
+static void set_perm(struct ctx *c, const char *why)
+{
+    if (!c->perm)
+        snprintf(c->reason, sizeof(c->reason), "%s", why);
+    c->perm = true;
+}
+
+static bool is_sub(const struct ctx *c, const char *name)
+{
+    for (size_t i = 0; i < c->nsub; i++)
+        if (strcasecmp(c->sub[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void add_subs(struct ctx *c, const struct sg_dns_answer *a)
+{
+    size_t n = 0;
+
+    for (size_t k = 0; k < a->nrr; k++) {
+        if (a->rr[k].text == NULL)
+            continue;
+        if (++n > MAX_SUBNAMES) {
+            if (a->qtype == SG_DNS_T_MX)    /* 4.6.4: an error for MX */
+                set_perm(c, "more than 10 MX names");
+            return;
+        }
+        if (c->nsub < SUB_MAX)
+            sg_strlcpy(c->sub[c->nsub++], a->rr[k].text, SG_DNS_NAME_MAX);
+    }
+}
+
+/* check_txt - our checks of the SPF records of one TXT answer; the
+ * index of the one SPF record, -1 for none */
+static int check_txt(struct ctx *c, const char *domain,
+                     const struct sg_dns_answer *a)
+{
+    int found = -1;
+
+    for (size_t k = 0; k < a->nrr; k++) {
+        const struct sg_dns_rr *r = &a->rr[k];
+        struct sg_spf_check chk;
+
+        if (!sg_spf_is_record(r->text, r->len))
+            continue;
+        if (found >= 0) {
+            set_perm(c, "more than one SPF record");
+            return found;
+        }
+        found = (int) k;
+        sg_spf_record_check(r->text, r->len, &chk);
+        if (chk.ok && chk.has_exp)
+            sg_strlcpy(c->exp_domain, domain, sizeof(c->exp_domain));
+        if (!chk.ok) {
+            char why[128];
+
+            snprintf(why, sizeof(why), "invalid record: %s", chk.reason);
+            set_perm(c, why);
+            c->out->record_refused = true;
+            snprintf(c->out->refused_record, sizeof(c->out->refused_record),
+                     "%.*s", (int) (r->len < 60 ? r->len : 60), r->text);
+            sg_strlcpy(c->out->refused_domain, domain,
+                       sizeof(c->out->refused_domain));
+        }
+    }
+    return found;
+}
+
+/* count - the term accounting of one answer; false: over a limit */
+static void count(struct ctx *c, uint16_t type, const char *name,
+                  const struct sg_dns_answer *a, int spf_index)
+{
+    bool term;
+
+    switch (type) {
+    case SG_DNS_T_TXT:
+        term = c->txt_seen++ > 0 && (spf_index >= 0 ||
+                                     !sg_dns_definite(a->status));
+        break;
+    case SG_DNS_T_MX:
+        term = true;
+        break;
+    case SG_DNS_T_PTR:
+        term = strcasecmp(name, c->rev) == 0;
+        break;
+    default:
+        term = !is_sub(c, name);
+        break;
+    }
+    if (a->status == SG_DNS_OK &&
+        (type == SG_DNS_T_MX || type == SG_DNS_T_PTR))
+        add_subs(c, a);
+    if (!term)
+        return;
+    if (++c->terms > MAX_TERMS)
+        set_perm(c, "more than 10 DNS lookups");
+    if ((a->status == SG_DNS_NXDOMAIN || a->status == SG_DNS_NODATA) &&
+        ++c->voids > MAX_VOIDS)
+        set_perm(c, "more than 2 void lookups");
+}
+
+static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, const char *domain,
+                                ns_type type, const struct sg_dns_answer *a,
+                                int only, bool client_v4)
+{
+    SPF_dns_rr_t *rr;
+    int herrno, n = 0;
+
+    switch (a->status) {
+    case SG_DNS_OK:
+        herrno = NETDB_SUCCESS;
+        break;
+    case SG_DNS_NXDOMAIN:
+        herrno = HOST_NOT_FOUND;
+        break;
+    case SG_DNS_NODATA:
+        herrno = NO_DATA;
+        break;
+    default:
+        herrno = TRY_AGAIN;
+        break;
+    }
+    rr = SPF_dns_rr_new_init(srv, domain, type, (int) a->ttl, herrno);
+    if (rr == NULL || herrno != NETDB_SUCCESS)
+        return rr;
+    for (size_t k = 0; k < a->nrr; k++) {
+        const struct sg_dns_rr *r = &a->rr[k];
+        size_t len;
+
+        if (only >= 0 && (int) k != only && type == ns_t_txt &&
+            sg_spf_is_record(r->text, r->len))
+            continue;
+        if (type == ns_t_mx && strcmp(r->text, ".") == 0)
+            continue;           /* "no mail here" (RFC 7505) */
+        len = r->text ? r->len + 1 : sizeof(struct in6_addr);
+        if (type == ns_t_txt && (int) k == only)
+            len = 2 * SG_SPF_RECORD_MAX;    /* room for the rewriting */
+        if (SPF_dns_rr_buf_realloc(rr, n, len) != SPF_E_SUCCESS)
+            break;
+        if (type == ns_t_a)
+            memcpy(&rr->rr[n]->a, r->addr.b, 4);
+        else if (type == ns_t_aaaa)
+            memcpy(&rr->rr[n]->aaaa, r->addr.b, 16);
+        else if (type == ns_t_txt && (int) k == only)
+            sg_spf_record_for_libspf2(r->text, r->len, client_v4,
+                                      rr->rr[n]->txt, len);
+        else
+            memcpy(rr->rr[n]->txt, r->text, r->len + 1);
+        n++;
+    }
+    rr->num_rr = n;
+    if (n == 0)
+        rr->herrno = NO_DATA;
+    return rr;
+}
+
+/* lookup - libspf2's DNS: our resolver, our checks, our limits */
+static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
+                            ns_type type, int should_cache)
+{
+    struct ctx *c = srv->hook;
+    const struct sg_dns_answer *a;
+    int h, spf = -1;
+
+    (void) should_cache;
+    /* The SPF RR type is gone (RFC 7208 3.1); after a finding of ours,
+     * stop the evaluation: our result replaces libspf2's. */
+    if (type == ns_t_spf)
+        return SPF_dns_rr_new_init(srv, domain, type, 0, NO_DATA);
+    if (c->perm || (type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx &&
+                    type != ns_t_ptr && type != ns_t_txt))
+        return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+    /* RFC 7208 4.8: a name over 253 octets loses labels on the left. */
+    while (strlen(domain) > 253 && strchr(domain, '.') != NULL)
+        domain = strchr(domain, '.') + 1;
+    h = sg_dns_query(c->batch, domain, (uint16_t) type);
+    if (h < 0) {
+        set_perm(c, "too many DNS lookups");
+        return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+    }
+    sg_dns_wait(c->batch, h, c->deadline);
+    a = sg_dns_result(c->batch, h);
+    if (a == NULL) {
+        c->temp = true;
+        return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+    }
+    if (a->status == SG_DNS_MALFORMED && a->nrr == 0 && a->rr == NULL)
+        /* A name no query can carry (empty or long labels): it does not
+         * exist (RFC 7208 4.3: "none" at the top, no match below). */
+        return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
+    if (!sg_dns_definite(a->status))
+        c->temp = true;
+    if (type == ns_t_txt)
+        c->exp_text[0] = '\0';
+    if (type == ns_t_txt && a->status == SG_DNS_OK) {
+        char why[96];
+
+        spf = check_txt(c, a->name, a);
+        /* Not an SPF record: an explanation (looked up after a fail). */
+        if (spf < 0 && a->nrr == 1 &&
+            sg_spf_exp_check(a->rr[0].text, a->rr[0].len, why, sizeof(why)))
+            sg_strlcpy(c->exp_text, a->rr[0].text, sizeof(c->exp_text));
+    }
+    count(c, (uint16_t) type, a->name, a, spf);
+    if (c->perm)
+        return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+    return to_libspf2(srv, domain, type, a, spf, c->client_v4);
+}
+
+static enum sg_spf_result map(SPF_result_t r)
+{
+    switch (r) {
+    case SPF_RESULT_PASS:
+        return SG_SPF_PASS;
+    case SPF_RESULT_FAIL:
+        return SG_SPF_FAIL;
+    case SPF_RESULT_SOFTFAIL:
+        return SG_SPF_SOFTFAIL;
+    case SPF_RESULT_NEUTRAL:
+        return SG_SPF_NEUTRAL;
+    case SPF_RESULT_NONE:
+        return SG_SPF_NONE;
+    case SPF_RESULT_TEMPERROR:
+        return SG_SPF_TEMPERROR;
+    default:
+        return SG_SPF_PERMERROR;
+    }
+}
+
+/* fqdn - a host name SPF can check (RFC 7208 2.3: else "none") */
+static bool fqdn(const char *name)
+{
+    for (const char *p = name; p != NULL && *p != '\0';) {
+        size_t l = strcspn(p, ".");
+
+        if (l == 0 || l > 63)
+            return false;
+        p += l + (p[l] == '.');
+    }
+    return name != NULL && *name != '\0' && strchr(name, '.') != NULL &&
+        strlen(name) < SG_DNS_NAME_MAX && name[0] != '.' &&
+        name[0] != '[' && strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+        == strlen(name);
+}
+
+/* identity - what is checked: the sender, or postmaster@HELO */
+static bool identity(const struct sg_mailaddr *sender, const char *helo,
+                     struct sg_spf_outcome *out, char *from, size_t size)
+{
+    if (sender != NULL && !sender->null) {
+        if (!sender->domain_ok || !fqdn(sender->domain) ||
+            strlen(sender->local) > 64)
+            return false;
+        snprintf(from, size, "%s@%s", sender->local, sender->domain);
+        sg_strlcpy(out->identity, from, sizeof(out->identity));
+        sg_strlcpy(out->domain, sender->domain, sizeof(out->domain));
+        return true;
+    }
+    out->helo_identity = true;
+    if (!fqdn(helo))
+        return false;
+    snprintf(from, size, "postmaster@%s", helo);
+    sg_strlcpy(out->identity, helo, sizeof(out->identity));
+    sg_strlcpy(out->domain, helo, sizeof(out->domain));
+    return true;
+}
+
+/* macro_value - the value of one macro letter (RFC 7208 7.3) */
+static void macro_value(const struct ctx *c, const struct sg_addr *ip,
+                        const char *local, const char *receiver, char l,
+                        char *buf, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    const struct sg_spf_outcome *o = c->out;
+    size_t n = 0;
+
+    switch (l) {
+    case 's':
+        snprintf(buf, size, "%s@%s", local, o->domain);
+        break;
+    case 'l':
+        snprintf(buf, size, "%s", local);
+        break;
+    case 'o':
+        snprintf(buf, size, "%s", o->domain);
+        break;
+    case 'd':
+        snprintf(buf, size, "%s", c->exp_domain[0] ? c->exp_domain
+                 : o->domain);
+        break;
+    case 'i':
+        if (ip->family == AF_INET) {
+            snprintf(buf, size, "%s", o->ip);
+            break;
+        }
+        for (int i = 0; i < 16 && n + 4 < size; i++) {
+            buf[n++] = hex[ip->b[i] >> 4];
+            buf[n++] = '.';
+            buf[n++] = hex[ip->b[i] & 0xf];
+            buf[n++] = '.';
+        }
+        buf[n ? n - 1 : 0] = '\0';
+        break;
+    case 'c':
+        snprintf(buf, size, "%s", o->ip);
+        break;
+    case 'v':
+        snprintf(buf, size, "%s", ip->family == AF_INET ? "in-addr" : "ip6");
+        break;
+    case 'h':
+        snprintf(buf, size, "%s", o->helo);
+        break;
+    case 'r':
+        snprintf(buf, size, "%s", receiver);
+        break;
+    case 't':
+        snprintf(buf, size, "%lld", (long long) time(NULL));
+        break;
+    default:                    /* p: not validated here */
+        snprintf(buf, size, "unknown");
+        break;
+    }
+}
+
+/* transform - keep the rightmost `keep` parts, reversed if asked */
+static void transform(char *v, size_t size, int keep, bool rev,
+                      const char *delims)
+{
+    char *part[128], tmp[512];
+    int n = 0;
+    size_t o = 0;
+
+    snprintf(tmp, sizeof(tmp), "%s", v);
+    for (char *p = tmp, *save = NULL; n < 128; p = NULL) {
+        char *t = strtok_r(p, delims, &save);
+
+        if (t == NULL)
+            break;
+        part[n++] = t;
+    }
+    if (rev)
+        for (int i = 0; i < n / 2; i++) {
+            char *x = part[i];
+
+            part[i] = part[n - 1 - i];
+            part[n - 1 - i] = x;
+        }
+    v[0] = '\0';
+    for (int i = keep > 0 && keep < n ? n - keep : 0; i < n; i++)
+        o += (size_t) snprintf(v + o, o < size ? size - o : 0, "%s%s",
+                               o ? "." : "", part[i]);
+}
+
+/* explanation - the exp= text with its macros expanded (RFC 7208 6.2) */
+static void explanation(const struct ctx *c, const struct sg_addr *ip,
+                        const char *local, const char *receiver)
+{
+    struct sg_spf_outcome *o = c->out;
+    const char *e = c->exp_text;
+    size_t n = 0, max = sizeof(o->explanation);
+
+    for (size_t i = 0; e[i] != '\0' && n + 1 < max; i++) {
+        char v[512], delims[8] = "";
+        const char *m;
+        int keep = 0, d = 0;
+        bool rev = false;
+
+        if (e[i] != '%') {
+            o->explanation[n++] = e[i];
+            continue;
+        }
+        if (e[i + 1] == '%' || e[i + 1] == '_' || e[i + 1] == '-') {
+            const char *lit = e[i + 1] == '%' ? "%" : e[i + 1] == '_'
+                ? " " : "%20";
+
+            for (; *lit && n + 1 < max; lit++)
+                o->explanation[n++] = *lit;
+            i++;
+            continue;
+        }
+        /* %{...}: checked by sg_spf_exp_check, so well formed */
+        m = e + i + 2;
+        macro_value(c, ip, local, receiver, (char) (*m | 0x20), v,
+                    sizeof(v));
+        for (m++; *m >= '0' && *m <= '9'; m++)
+            keep = keep * 10 + (*m - '0');
+        if (*m == 'r' || *m == 'R')
+            rev = true, m++;
+        while (*m != '}' && d < 7)
+            delims[d++] = *m++;
+        while (*m != '}')
+            m++;
+        if (keep > 0 || rev)
+            transform(v, sizeof(v), keep, rev, d ? delims : ".");
+        for (const char *p = v; *p && n + 1 < max; p++)
+            o->explanation[n++] = (unsigned char) *p < ' ' ||
+                (unsigned char) *p > '~' ? '?' : *p;
+        i = (size_t) (m - e);
+    }
+    o->explanation[n] = '\0';
+}
+
+void sg_spf_check(struct sg_dns *dns, int64_t deadline,
+                  const struct sg_addr *client, const char *helo,
+                  const struct sg_mailaddr *sender, const char *receiver,
+                  struct sg_spf_outcome *out)
+{
+    SPF_dns_server_t layer;
+    SPF_server_t *srv = NULL;
+    SPF_request_t *req = NULL;
+    SPF_response_t *resp = NULL;
+    struct ctx c;
+    char from[SG_MAILADDR_KEYMAX + 16];
+
+    pthread_once(&once, init_libspf2);
+    memset(out, 0, sizeof(*out));
+    memset(&c, 0, sizeof(c));
+    c.out = out;
+    c.deadline = deadline;
+    c.client_v4 = client->family == AF_INET;
+    sg_addr_format(client, out->ip, sizeof(out->ip));
+    if (helo != NULL)
+        sg_strlcpy(out->helo, helo, sizeof(out->helo));
+    if (!identity(sender, helo, out, from, sizeof(from))) {
+        out->result = SG_SPF_NONE;      /* RFC 7208 2.3, 4.3 */
+        sg_strlcpy(out->reason, "no usable domain", sizeof(out->reason));
+        return;
+    }
+    sg_dnsbl_query_name(client, client->family == AF_INET ? "in-addr.arpa"
+                        : "ip6.arpa", c.rev, sizeof(c.rev));
+    memset(&layer, 0, sizeof(layer));
+    layer.lookup = lookup;
+    layer.name = "smtpguard";
+    layer.hook = &c;
+    if ((c.batch = sg_dns_batch_new(dns)) == NULL ||
+        (srv = SPF_server_new_dns(&layer, 0)) == NULL ||
+        (req = SPF_request_new(srv)) == NULL) {
+        out->result = SG_SPF_TEMPERROR;
+        sg_strlcpy(out->reason, "out of memory", sizeof(out->reason));
+        goto done;
+    }
+    /* Our own limits are the ones that count (over the whole check). */
+    SPF_server_set_max_dns_mech(srv, 100);
+    SPF_server_set_max_dns_mx(srv, MAX_SUBNAMES);
+    SPF_server_set_max_dns_ptr(srv, MAX_SUBNAMES);
+    if (client->family == AF_INET) {
+        struct in_addr in;
+
+        memcpy(&in, client->b, 4);
+        SPF_request_set_ipv4(req, in);
+    } else {
+        struct in6_addr in6;
+
+        memcpy(&in6, client->b, 16);
+        SPF_request_set_ipv6(req, in6);
+    }
+    if (helo != NULL && fqdn(helo))
+        SPF_request_set_helo_dom(req, helo);
+    SPF_request_set_env_from(req, from);
+    SPF_request_query_mailfrom(req, &resp);
+    out->result = resp ? map(SPF_response_result(resp)) : SG_SPF_TEMPERROR;
+    if (c.perm) {
+        out->result = SG_SPF_PERMERROR;
+        sg_strlcpy(out->reason, c.reason, sizeof(out->reason));
+    } else if (c.temp && out->result != SG_SPF_PASS &&
+               out->result != SG_SPF_FAIL &&
+               out->result != SG_SPF_SOFTFAIL) {
+        out->result = SG_SPF_TEMPERROR;
+        sg_strlcpy(out->reason, "DNS lookup failed or timed out",
+                   sizeof(out->reason));
+    } else if (out->result == SG_SPF_PERMERROR) {
+        sg_strlcpy(out->reason, "record not usable", sizeof(out->reason));
+    }
+    if (out->result == SG_SPF_FAIL && c.exp_text[0] != '\0')
+        explanation(&c, client, sender && !sender->null ? sender->local
+                    : "postmaster", receiver);
+done:
+    out->dns_terms = c.terms;
+    if (resp != NULL)
+        SPF_response_free(resp);
+    if (req != NULL)
+        SPF_request_free(req);
+    if (srv != NULL)
+        SPF_server_free(srv);
+    sg_dns_batch_free(c.batch);
+}
+
+/* quoted - a quoted-string value (RFC 5322), specials escaped */
+static void quoted(char *buf, size_t size, const char *v)
+{
+    size_t o = 0;
+
+    if (size < 3)
+        return;
+    buf[o++] = '"';
+    for (size_t i = 0; v[i] != '\0' && o + 3 < size; i++) {
+        unsigned char c = (unsigned char) v[i];
+
+        if (c < ' ' || c > '~')
+            continue;
+        if (c == '"' || c == '\\')
+            buf[o++] = '\\';
+        buf[o++] = (char) c;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+}
+
+void sg_spf_received(const struct sg_spf_outcome *o, const char *receiver,
+                     char *buf, size_t size)
+{
+    char comment[1200], from[SG_MAILADDR_KEYMAX + 4], helo[300];
+    const char *who = o->helo_identity ? "" : "domain of ";
+
+    switch (o->result) {
+    case SG_SPF_PASS:
+        snprintf(comment, sizeof(comment), "%s: %s%s designates %s as "
+                 "permitted sender", receiver, who, o->identity, o->ip);
+        break;
+    case SG_SPF_FAIL:
+        snprintf(comment, sizeof(comment), "%s: %s%s does not designate %s "
+                 "as permitted sender", receiver, who, o->identity, o->ip);
+        break;
+    case SG_SPF_SOFTFAIL:
+        snprintf(comment, sizeof(comment), "%s: %s%s discourages use of %s "
+                 "as permitted sender", receiver, who, o->identity, o->ip);
+        break;
+    case SG_SPF_NEUTRAL:
+        snprintf(comment, sizeof(comment), "%s: %s is neither permitted nor "
+                 "denied by %s%s", receiver, o->ip, who, o->identity);
+        break;
+    case SG_SPF_NONE:
+        snprintf(comment, sizeof(comment), "%s: %s%s does not provide an "
+                 "SPF record", receiver, who, o->identity);
+        break;
+    default:
+        snprintf(comment, sizeof(comment), "%s: %s in processing %s%s",
+                 receiver, o->result == SG_SPF_TEMPERROR ? "temporary error"
+                 : "permanent error", who, o->identity);
+        break;
+    }
+    for (char *p = comment; *p; p++)
+        if (*p == '(' || *p == ')' || *p == '\\' || (unsigned char) *p < ' ')
+            *p = ' ';
+    quoted(from, sizeof(from), o->helo_identity ? "" : o->identity);
+    quoted(helo, sizeof(helo), o->helo);
+    snprintf(buf, size, "%s (%s) client-ip=%s; envelope-from=%s; helo=%s; "
+             "receiver=%s; identity=%s;", sg_spf_result_name(o->result),
+             comment, o->ip, from, helo, receiver,
+             o->helo_identity ? "helo" : "mailfrom");
+}
+
+void sg_spf_authres(const struct sg_spf_outcome *o, char *buf, size_t size)
+{
+    char v[SG_MAILADDR_KEYMAX + 4];
+    size_t n = strlen(o->identity);
+
+    /* An address or a domain as it is when it is a dot-atom, else a
+     * quoted-string (RFC 8601 2.2 pvalue). */
+    if (n > 0 && strspn(o->identity, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "!#$&'*+-/=?^_`{|}~.@") == n)
+        sg_strlcpy(v, o->identity, sizeof(v));
+    else
+        quoted(v, sizeof(v), o->identity);
+    snprintf(buf, size, "spf=%s smtp.%s=%s", sg_spf_result_name(o->result),
+             o->helo_identity ? "helo" : "mailfrom", v);
+}

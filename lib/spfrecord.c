@@ -1,0 +1,523 @@
+/*
+ * spfrecord.c - RFC 7208 section 12 grammar, with bounds (see spfrecord.h)
+ *
+ * A small recursive-descent parser over (pointer, end). Each function
+ * consumes what it recognises and returns false with a reason otherwise.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "spfrecord.h"
+
+struct p {
+    const char *s, *end;
+    int macros;
+    bool exp;                   /* macro letters c r t allowed */
+    char *reason;
+    size_t rsize;
+};
+
+static bool fail(struct p *p, const char *what)
+{
+    if (p->reason[0] == '\0')
+        snprintf(p->reason, p->rsize, "%s", what);
+    return false;
+}
+
+static bool alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+bool sg_spf_is_record(const char *text, size_t len)
+{
+    return len >= 6 && strncasecmp(text, "v=spf1", 6) == 0 &&
+        (len == 6 || text[6] == ' ');
+}
+
+/* macro_expand - "%{" letter *DIGIT ["r"] *delimiter "}" / %% %_ %- */
+static bool macro_expand(struct p *p)
+{
+    const char *s = p->s;
+    int n = 0, digits = 0;
+    char c;
+
+    if (s + 1 >= p->end || s[0] != '%')
+        return fail(p, "bad macro");
+    if (s[1] == '%' || s[1] == '_' || s[1] == '-') {
+        p->s = s + 2;
+        return true;
+    }
+    if (s[1] != '{' || s + 3 >= p->end)
+        return fail(p, "'%' not followed by {, %, _ or -");
+    if (++p->macros > SG_SPF_MACROS_MAX)
+        return fail(p, "too many macros");
+    c = (char) tolower((unsigned char) s[2]);
+    if (strchr("slodiphv", c) == NULL &&
+        !(p->exp && strchr("crt", c) != NULL))
+        return fail(p, "unknown macro letter");
+    s += 3;
+    while (s < p->end && digit(*s)) {
+        n = n * 10 + (*s++ - '0');
+        if (++digits > 3)
+            return fail(p, "macro transformer too large");
+    }
+    if (digits > 0 && (n == 0 || n > 128))
+        return fail(p, "macro transformer must be 1-128");
+    if (s < p->end && (*s == 'r' || *s == 'R'))
+        s++;
+    while (s < p->end && strchr(".-+,/_=", *s) != NULL && *s != '\0')
+        s++;
+    if (s >= p->end || *s != '}')
+        return fail(p, "unterminated macro");
+    p->s = s + 1;
+    return true;
+}
+
+/* macro_string - up to a space or `stop` (exclusive); never empty-checks */
+static bool macro_string(struct p *p, const char *stop)
+{
+    while (p->s < p->end && *p->s != ' ' && strchr(stop, *p->s) == NULL) {
+        unsigned char c = (unsigned char) *p->s;
+
+        if (c == '%') {
+            if (!macro_expand(p))
+                return false;
+            continue;
+        }
+        if (c < 0x21 || c > 0x7e)
+            return fail(p, "character outside visible ASCII");
+        p->s++;
+    }
+    return true;
+}
+
+/* toplabel_ok - the last label of a literal domain end (RFC 7208 7.1) */
+static bool toplabel_ok(const char *l, size_t n)
+{
+    bool has_alpha = false;
+
+    if (n == 0 || n > 63 || l[0] == '-' || l[n - 1] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (alpha(l[i]))
+            has_alpha = true;
+        else if (!digit(l[i]) && l[i] != '-')
+            return false;
+    }
+    /* all-digit labels only with a hyphen (1*alphanum "-" ...) */
+    return has_alpha || memchr(l, '-', n) != NULL;
+}
+
+/* domain_spec - macro-string domain-end, up to a space or '/' */
+static bool domain_spec(struct p *p)
+{
+    const char *start = p->s, *end, *dot;
+
+    if (!macro_string(p, "/"))
+        return false;
+    end = p->s;
+    if (end == start)
+        return fail(p, "empty domain-spec");
+    if (end - start > 253 + 64)
+        return fail(p, "domain-spec too long");
+    /* domain-end: a macro-expand, or "." toplabel ["."] (a trailing dot
+     * after a macro too, as the RFC 7208 test suite has it) */
+    if (end[-1] == '.' && end - start > 1)
+        end--;
+    if (end[-1] == '}' || (end - start >= 2 && end[-2] == '%'))
+        return true;
+    for (dot = end - 1; dot >= start && *dot != '.'; dot--)
+        ;
+    if (dot < start)
+        return fail(p, "domain-spec is not a domain (no dot)");
+    if (!toplabel_ok(dot + 1, (size_t) (end - dot - 1)))
+        return fail(p, "domain-spec ends in an invalid top label");
+    return true;
+}
+
+/* cidr - "/" digits without a leading zero, at most max */
+static bool cidr(struct p *p, int max)
+{
+    const char *s = p->s + 1;
+    int v = 0, n = 0;
+
+    while (s < p->end && digit(*s)) {
+        v = v * 10 + (*s++ - '0');
+        if (++n > 3)
+            return fail(p, "prefix length too long");
+    }
+    if (n == 0 || (n > 1 && p->s[1] == '0') || v > max)
+        return fail(p, "bad prefix length");
+    p->s = s;
+    return true;
+}
+
+/* dual_cidr - [ip4-cidr] ["/" ip6-cidr] */
+static bool dual_cidr(struct p *p)
+{
+    if (p->s < p->end && *p->s == '/' && p->s + 1 < p->end &&
+        p->s[1] != '/') {
+        if (!cidr(p, 32))
+            return false;
+    }
+    if (p->s + 1 < p->end && p->s[0] == '/' && p->s[1] == '/') {
+        p->s++;
+        if (!cidr(p, 128))
+            return false;
+    }
+    return true;
+}
+
+static bool ip4_network(struct p *p)
+{
+    const char *s = p->s;
+
+    for (int i = 0; i < 4; i++) {
+        int v = 0, n = 0;
+
+        while (s < p->end && digit(*s)) {
+            v = v * 10 + (*s++ - '0');
+            if (++n > 3)
+                return fail(p, "bad ip4 address");
+        }
+        if (n == 0 || v > 255 || (n > 1 && s[-n] == '0'))
+            return fail(p, "bad ip4 address");
+        if (i < 3 && (s >= p->end || *s++ != '.'))
+            return fail(p, "bad ip4 address");
+    }
+    p->s = s;
+    return true;
+}
+
+static bool ip6_network(struct p *p)
+{
+    const char *s = p->s;
+    char buf[64];
+    size_t n;
+    unsigned char tmp[16];
+
+    while (s < p->end && (isxdigit((unsigned char) *s) || *s == ':' ||
+                          *s == '.'))
+        s++;
+    n = (size_t) (s - p->s);
+    if (n == 0 || n >= sizeof(buf))
+        return fail(p, "bad ip6 address");
+    memcpy(buf, p->s, n);
+    buf[n] = '\0';
+    if (inet_pton(AF_INET6, buf, tmp) != 1)
+        return fail(p, "bad ip6 address");
+    p->s = s;
+    return true;
+}
+
+/* at_term_end - the term ends here (space or end of record) */
+static bool at_term_end(struct p *p)
+{
+    return p->s == p->end || *p->s == ' ' || fail(p, "junk after a term");
+}
+
+static bool mechanism(struct p *p, const char *name, size_t n,
+                      struct sg_spf_check *out)
+{
+    bool colon = p->s < p->end && *p->s == ':';
+
+#define IS(m) (n == sizeof(m) - 1 && strncasecmp(name, m, n) == 0)
+    if (IS("all"))
+        out->has_all = true;
+    else if (IS("include") || IS("exists")) {
+        out->dns_terms++;
+        if (!colon)
+            return fail(p, "include/exists need a domain");
+        p->s++;
+        if (!domain_spec(p))
+            return false;
+    } else if (IS("a") || IS("mx")) {
+        out->dns_terms++;
+        if (colon) {
+            p->s++;
+            if (!domain_spec(p))
+                return false;
+        }
+        if (!dual_cidr(p))
+            return false;
+    } else if (IS("ptr")) {
+        out->dns_terms++;
+        if (colon) {
+            p->s++;
+            if (!domain_spec(p))
+                return false;
+        }
+    } else if (IS("ip4") || IS("ip6")) {
+        bool v4 = IS("ip4");
+
+        if (!colon)
+            return fail(p, "ip4/ip6 need an address");
+        p->s++;
+        if (!(v4 ? ip4_network(p) : ip6_network(p)))
+            return false;
+        if (p->s < p->end && *p->s == '/' && !cidr(p, v4 ? 32 : 128))
+            return false;
+    } else {
+        return fail(p, "unknown mechanism");
+    }
+#undef IS
+    return at_term_end(p);
+}
+
+static bool modifier(struct p *p, const char *name, size_t n,
+                     struct sg_spf_check *out)
+{
+    if (n == 8 && strncasecmp(name, "redirect", 8) == 0) {
+        if (out->has_redirect)
+            return fail(p, "redirect= twice");
+        out->has_redirect = true;
+        out->dns_terms++;
+        return domain_spec(p) && at_term_end(p);
+    }
+    if (n == 3 && strncasecmp(name, "exp", 3) == 0) {
+        if (out->has_exp)
+            return fail(p, "exp= twice");
+        out->has_exp = true;
+        return domain_spec(p) && at_term_end(p);
+    }
+    /* unknown-modifier = name "=" macro-string: ignored, but checked */
+    return macro_string(p, "") && at_term_end(p);
+}
+
+static bool term(struct p *p, struct sg_spf_check *out)
+{
+    const char *name;
+    size_t n;
+
+    if (*p->s == '+' || *p->s == '-' || *p->s == '?' || *p->s == '~') {
+        p->s++;
+        name = p->s;
+        while (p->s < p->end && alpha(*p->s))
+            p->s++;
+        return mechanism(p, name, (size_t) (p->s - name), out);
+    }
+    name = p->s;
+    if (!alpha(*p->s))
+        return fail(p, "a term must start with a letter");
+    while (p->s < p->end && (alpha(*p->s) || digit(*p->s) || *p->s == '-' ||
+                             *p->s == '_' || *p->s == '.'))
+        p->s++;
+    n = (size_t) (p->s - name);
+    if (p->s < p->end && *p->s == '=') {
+        p->s++;
+        return modifier(p, name, n, out);
+    }
+    /* A mechanism name is letters and digits only (ip4, ip6). */
+    for (size_t i = 0; i < n; i++)
+        if (!alpha(name[i]) && !digit(name[i]))
+            return fail(p, "unknown mechanism");
+    return mechanism(p, name, n, out);
+}
+
+void sg_spf_record_check(const char *text, size_t len,
+                         struct sg_spf_check *out)
+{
+    struct p p;
+    int terms = 0;
+
+    memset(out, 0, sizeof(*out));
+    p.s = text;
+    p.end = text + len;
+    p.macros = 0;
+    p.exp = false;
+    p.reason = out->reason;
+    p.rsize = sizeof(out->reason);
+    if (len > SG_SPF_RECORD_MAX) {
+        fail(&p, "record too long");
+        return;
+    }
+    if (memchr(text, '\0', len) != NULL) {
+        fail(&p, "NUL byte in the record");
+        return;
+    }
+    if (!sg_spf_is_record(text, len)) {
+        fail(&p, "not an SPF record");
+        return;
+    }
+    p.s += 6;
+    for (;;) {
+        while (p.s < p.end && *p.s == ' ')
+            p.s++;
+        if (p.s == p.end)
+            break;
+        if (p.s[-1] != ' ') {
+            fail(&p, "terms must be separated by spaces");
+            return;
+        }
+        if (++terms > SG_SPF_TERMS_MAX) {
+            fail(&p, "too many terms");
+            return;
+        }
+        if (!term(&p, out))
+            return;
+    }
+    out->ok = true;
+}
+
+bool sg_spf_exp_check(const char *text, size_t len, char *reason,
+                      size_t size)
+{
+    struct p p;
+
+    reason[0] = '\0';
+    p.s = text;
+    p.end = text + len;
+    p.macros = 0;
+    p.exp = true;
+    p.reason = reason;
+    p.rsize = size;
+    if (len > SG_SPF_EXP_MAX)
+        return fail(&p, "explanation too long");
+    if (memchr(text, '\0', len) != NULL)
+        return fail(&p, "NUL byte in the explanation");
+    while (p.s < p.end) {
+        if (*p.s == ' ') {
+            p.s++;
+            continue;
+        }
+        if (!macro_string(&p, ""))
+            return false;
+    }
+    return true;
+}
+
+/* cidr_suffix - where a term's dual-cidr-length starts (or its end) */
+static const char *cidr_suffix(const char *t, const char *end,
+                               const char **v4, const char **v6)
+{
+    const char *p = end;
+
+    *v4 = *v6 = NULL;
+    while (p > t && digit(p[-1]))
+        p--;
+    if (p == end || p == t || p[-1] != '/')
+        return end;
+    p--;
+    if (p > t && p[-1] == '/') {
+        *v6 = --p;
+        end = p;
+        while (p > t && digit(p[-1]))
+            p--;
+        if (p == end || p == t || p[-1] != '/')
+            return *v6;
+        p--;
+    }
+    *v4 = p;
+    return p;
+}
+
+/* emit - append n bytes and a space, if they fit */
+static bool emit(char *out, size_t size, size_t *o, const char *s, size_t n)
+{
+    if (*o + n + 2 > size)
+        return false;
+    memcpy(out + *o, s, n);
+    *o += n;
+    out[(*o)++] = ' ';
+    out[*o] = '\0';
+    return true;
+}
+
+static bool emit2(char *out, size_t size, size_t *o, char q,
+                  const char *mech)
+{
+    char buf[64];
+
+    snprintf(buf, sizeof(buf), "%c%s", q, mech);
+    return emit(out, size, o, buf, strlen(buf));
+}
+
+size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
+                                 char *out, size_t size)
+{
+    const char *p = in + 6, *end = in + len;
+    size_t o = 0;
+
+    out[0] = '\0';
+    if (!emit(out, size, &o, "v=spf1", 6))
+        return 0;
+    while (p < end) {
+        const char *t, *te, *n, *v4, *v6, *cut;
+        char q = '+';
+        size_t nl;
+
+        while (p < end && *p == ' ')
+            p++;
+        if (p == end)
+            break;
+        t = p;
+        while (p < end && *p != ' ')
+            p++;
+        te = p;
+        n = t;
+        if (*n == '+' || *n == '-' || *n == '?' || *n == '~')
+            q = *n++;
+        nl = 0;
+        while (n + nl < te && (alpha(n[nl]) || digit(n[nl]) ||
+                               strchr("-_.", n[nl]) != NULL))
+            nl++;
+        if (n + nl < te && n[nl] == '=') {
+            /* Unknown modifiers mean nothing (6): libspf2 chokes on some. */
+            if ((nl == 8 && strncasecmp(n, "redirect", 8) == 0) ||
+                (nl == 3 && strncasecmp(n, "exp", 3) == 0))
+                emit(out, size, &o, t, (size_t) (te - t));
+            continue;
+        }
+        if ((nl == 3 && strncasecmp(n, "ip4", 3) == 0 && te - t > 2 &&
+             strncmp(te - 2, "/0", 2) == 0 && te[-3] != '/')) {
+            emit2(out, size, &o, q, "ip4:0.0.0.0/1");
+            emit2(out, size, &o, q, "ip4:128.0.0.0/1");
+            continue;
+        }
+        if (nl == 3 && strncasecmp(n, "ip6", 3) == 0 && te - t > 2 &&
+            strncmp(te - 2, "/0", 2) == 0) {
+            emit2(out, size, &o, q, "ip6:::/1");
+            emit2(out, size, &o, q, "ip6:8000::/1");
+            continue;
+        }
+        if ((nl == 1 && (*n == 'a' || *n == 'A')) ||
+            (nl == 2 && strncasecmp(n, "mx", 2) == 0)) {
+            /* Only the prefix of the client's family matters; libspf2
+             * refuses /0, which for "a" is "any A record": exists. */
+            char buf[SG_SPF_RECORD_MAX + 16];
+            const char *keep;
+
+            cut = cidr_suffix(n + nl, te, &v4, &v6);
+            keep = client_v4 ? v4 : v6;
+            if (client_v4 && nl == 1 && keep != NULL &&
+                strncmp(keep, "/0", 2) == 0 &&
+                (keep + 2 == te || keep + 2 == v6)) {
+                snprintf(buf, sizeof(buf), "%cexists:%.*s", q,
+                         n + nl < cut && n[nl] == ':'
+                         ? (int) (cut - n - nl - 1) : 4,
+                         n + nl < cut && n[nl] == ':' ? n + nl + 1 : "%{d}");
+                emit(out, size, &o, buf, strlen(buf));
+                continue;
+            }
+            snprintf(buf, sizeof(buf), "%.*s%.*s", (int) (cut - t), t,
+                     keep == NULL ? 0 : client_v4
+                     ? (int) ((v6 ? v6 : te) - keep) : (int) (te - keep),
+                     keep ? keep : "");
+            emit(out, size, &o, buf, strlen(buf));
+            continue;
+        }
+        emit(out, size, &o, t, (size_t) (te - t));
+    }
+    if (o > 0 && out[o - 1] == ' ')
+        out[--o] = '\0';
+    return o;
+}

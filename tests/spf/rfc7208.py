@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Run the RFC 7208 test suite through smtpguard's SPF layer.
+
+The suite (rfc7208-tests.yml, in Debian's python3-spf package) gives, per
+scenario, DNS zone data and tests (client IP, HELO, MAIL FROM, acceptable
+results, sometimes the explanation). A small DNS server of our own, on
+127.0.0.1 (UDP, and TCP for answers over 512 bytes), serves each
+scenario's zone data with the suite's rules (an SPF entry is also a TXT
+record unless the name lists TXT records itself; TIMEOUT never answers);
+tests/spf/sg-spf-query runs each test through sg_spf_check() and our
+resolver.
+
+  rfc7208.py --query PATH/sg-spf-query [--suite FILE.yml[.gz]]
+             [--min-pass N] [-v]
+
+Prints PASS/FAIL per test and the total; exits 1 below --min-pass.
+Needs python3-yaml.
+"""
+
+import argparse
+import gzip
+import socket
+import socketserver
+import struct
+import subprocess
+import sys
+import threading
+
+try:
+    import yaml
+except ImportError:
+    sys.exit('rfc7208.py: python3-yaml is missing '
+             '(apt-get install python3-yaml)')
+
+SUITE = '/usr/share/doc/python3-spf/rfc7208-tests.yml.gz'
+TYPES = {'A': 1, 'NS': 2, 'CNAME': 5, 'PTR': 12, 'MX': 15, 'TXT': 16,
+         'AAAA': 28, 'SPF': 99}
+
+
+def load_zone(zonedata):
+    """{name: [(type, value) or 'TIMEOUT']} with the suite's SPF->TXT."""
+    zone = {}
+    for name, records in (zonedata or {}).items():
+        out, spf, has_txt = [], [], False
+        for rec in records:
+            if rec == 'TIMEOUT':
+                out.append('TIMEOUT')
+                continue
+            (t, v), = rec.items()
+            if t in ('TXT', 'SPF') and isinstance(v, str):
+                v = [v]
+            if t == 'TXT':
+                has_txt = True
+            elif t == 'SPF':
+                spf.append(v)
+            if v != ['NONE']:
+                out.append((t, v))
+        if not has_txt:
+            out += [('TXT', v) for v in spf]
+        zone[name.lower().rstrip('.')] = out
+    return zone
+
+
+def encode_name(name):
+    out = b''
+    for label in name.rstrip('.').split('.'):
+        if label:
+            b = label.encode('utf-8', 'surrogateescape')[:63]
+            out += bytes([len(b)]) + b
+    return out + b'\0'
+
+
+def rdata(t, v):
+    if t == 'A':
+        return socket.inet_aton(v)
+    if t == 'AAAA':
+        return socket.inet_pton(socket.AF_INET6, v)
+    if t == 'MX':
+        return struct.pack('!H', int(v[0])) + encode_name(str(v[1]))
+    if t in ('PTR', 'CNAME', 'NS'):
+        return encode_name(str(v))
+    out = b''
+    for s in v:                 # TXT/SPF: character-strings of <= 255
+        b = s.encode('utf-8', 'surrogateescape') if isinstance(s, str) \
+            else bytes(s)
+        for i in range(0, max(len(b), 1), 255):
+            chunk = b[i:i + 255]
+            out += bytes([len(chunk)]) + chunk
+    return out
+
+
+class Zone:
+    """The zone data being served; swapped per scenario."""
+    data = {}
+
+    @classmethod
+    def answer(cls, name, qtype, depth=0):
+        """(rcode, [(owner, type, rdata)]) or None for a timeout."""
+        key = name.lower().rstrip('.')
+        if key not in cls.data:
+            if key.startswith('error.'):
+                return None
+            return 3, []
+        timeout, rrs = True, []
+        for rec in cls.data[key]:
+            if rec == 'TIMEOUT':
+                if timeout:
+                    return None
+                break
+            t, v = rec
+            if TYPES.get(t) == qtype:
+                timeout = False
+                rrs.append((name, t, v))
+            elif t == 'CNAME' and depth == 0:
+                rrs.append((name, t, v))
+                sub = cls.answer(str(v), qtype, 1)
+                if sub is None:
+                    return None
+                rrs += sub[1]
+        return 0, rrs
+
+
+def respond(query):
+    """The reply bytes to a query, or None (no answer)."""
+    if len(query) < 17:
+        return None
+    qid, flags, qd = struct.unpack('!HHH', query[:6])
+    pos, labels = 12, []
+    while pos < len(query) and query[pos] != 0:
+        n = query[pos]
+        labels.append(query[pos + 1:pos + 1 + n].decode('utf-8',
+                                                        'surrogateescape'))
+        pos += 1 + n
+    question = query[12:pos + 5]
+    qtype = struct.unpack('!H', query[pos + 1:pos + 3])[0]
+    got = Zone.answer('.'.join(labels), qtype)
+    if got is None:
+        return None
+    rcode, rrs = got
+    body = b''
+    for owner, t, v in rrs:
+        try:
+            rd = rdata(t, v)
+        except (OSError, ValueError, TypeError):
+            continue
+        body += (encode_name(owner) + struct.pack('!HHIH', TYPES[t], 1, 300,
+                                                  len(rd)) + rd)
+    header = struct.pack('!HHHHHH', qid, 0x8400 | (flags & 0x0100) | rcode,
+                         1, len(rrs), 0, 0)
+    return header + question + body
+
+
+class UDPHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        data, sock = self.request
+        reply = respond(data)
+        if reply is None:
+            return
+        if len(reply) > 512:    # truncated: the client asks over TCP
+            head = bytearray(reply[:12])
+            head[2] |= 0x02
+            head[6:12] = bytes(6)
+            reply = bytes(head) + data[12:]
+        sock.sendto(reply, self.client_address)
+
+
+class TCPHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        n = self.request.recv(2)
+        if len(n) < 2:
+            return
+        want = struct.unpack('!H', n)[0]
+        data = b''
+        while len(data) < want:
+            chunk = self.request.recv(want - len(data))
+            if not chunk:
+                return
+            data += chunk
+        reply = respond(data)
+        if reply is not None:
+            self.request.sendall(struct.pack('!H', len(reply)) + reply)
+
+
+class ThreadedUDP(socketserver.ThreadingMixIn, socketserver.UDPServer):
+    daemon_threads = True
+
+
+class ThreadedTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def start_servers():
+    udp = ThreadedUDP(('127.0.0.1', 0), UDPHandler)
+    port = udp.server_address[1]
+    tcp = ThreadedTCP(('127.0.0.1', port), TCPHandler)
+    for s in (udp, tcp):
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    return port
+
+
+def parse_output(line):
+    out, key, i = {}, None, 0
+    for part in line.strip().split(' ', 1)[:1]:
+        out['result'] = part.split('=', 1)[1]
+    rest = line.strip()[len('result=' + out['result']):]
+    while i < len(rest):
+        eq = rest.find('="', i)
+        if eq < 0:
+            break
+        key = rest[i:eq].strip()
+        j, val = eq + 2, ''
+        while j < len(rest) and rest[j] != '"':
+            if rest[j] == '\\':
+                j += 1
+            val += rest[j]
+            j += 1
+        out[key] = val
+        i = j + 1
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--query', required=True)
+    ap.add_argument('--suite', default=SUITE)
+    ap.add_argument('--min-pass', type=int, default=0)
+    ap.add_argument('-v', action='store_true')
+    args = ap.parse_args()
+    opener = gzip.open if args.suite.endswith('.gz') else open
+    try:
+        with opener(args.suite, 'rt', encoding='utf-8',
+                    errors='surrogateescape') as f:
+            scenarios = list(yaml.safe_load_all(f))
+    except OSError as e:
+        sys.exit(f'rfc7208.py: {e} (apt-get install python3-spf)')
+    port = start_servers()
+    passed = failed = 0
+    failures = []
+    for sc in scenarios:
+        if not sc:
+            continue
+        Zone.data = load_zone(sc.get('zonedata'))
+        for name, t in sorted(sc['tests'].items()):
+            want = t['result']
+            want = want if isinstance(want, list) else [want]
+            argv = [args.query, '-s', f'127.0.0.1:{port}', '-t', '200',
+                    str(t['host']), str(t.get('helo', '')),
+                    str(t.get('mailfrom', ''))]
+            if 'receiver' in t:
+                argv[1:1] = ['-r', str(t['receiver'])]
+            proc = subprocess.run(argv, capture_output=True, text=True,
+                                  errors='replace', timeout=30)
+            if proc.returncode != 0:
+                got = {'result': f'crash({proc.returncode})',
+                       'reason': proc.stderr.strip()[-200:]}
+            else:
+                got = parse_output(proc.stdout)
+            ok = got['result'] in want
+            exp = t.get('explanation')
+            if ok and exp is not None and exp != 'DEFAULT' and \
+                    got['result'] == 'fail' and got.get('explanation') != exp:
+                ok = False
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+                failures.append(name)
+            if args.v or not ok:
+                print(f'{"PASS" if ok else "FAIL"} {name}: want {want}'
+                      f'{" exp=" + repr(exp) if exp else ""}, got '
+                      f'{got.get("result")} reason={got.get("reason")!r}'
+                      f' exp={got.get("explanation")!r}')
+    total = passed + failed
+    print(f'rfc7208: {passed} of {total} passed')
+    if passed < args.min_pass:
+        print(f'rfc7208: below the required {args.min_pass}')
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
