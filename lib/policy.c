@@ -715,7 +715,8 @@ static void spf_apply(struct sg_session *s, const struct sg_spf_outcome *o,
     if (o->result == SG_SPF_TEMPERROR || o->result == SG_SPF_PERMERROR)
         sg_args_add(&args, "reason", "%s", o->reason);
     sg_pol_emit(s, ev, a, &args);
-    if (a == SG_ACT_SCORE || (a >= SG_ACT_REJECT && score > 0))
+    /* A refusal is the penalty; the score counts what was let through. */
+    if (a == SG_ACT_SCORE)
         sg_pol_add_score(s, sg_event_def(ev)->name, score);
     if (a >= SG_ACT_REJECT) {
         v->action = a;

@@ -994,6 +994,24 @@ class Postfix:
             wait_until(lambda: not session_members(sid), 5,
                        'postfix processes to die')
 
+    def queued_headers(self, qid):
+        """The headers of a message in the queue (held, say), unfolded:
+        [(name, value)] in order."""
+        r = subprocess.run(['/usr/sbin/postcat', '-c', self.etc, '-h', '-q',
+                            qid], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise HarnessError(f'postcat {qid}: {r.stderr}')
+        headers = []
+        for line in r.stdout.splitlines():
+            if line[:1] in (' ', '\t') and headers:
+                name, value = headers[-1]
+                headers[-1] = (name, value + ' ' + line.strip())
+            elif ':' in line and not line.startswith('*** '):
+                name, value = line.split(':', 1)
+                headers.append((name, value.strip()))
+        return headers
+
     def wait_maillog(self, regex, since=0, timeout=DEFAULT_TIMEOUT):
         return LogFile(self.maillog).wait_line(regex, since, timeout)
 
