@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -279,6 +282,31 @@ static const char *socket_path(const char *spec)
     return NULL;
 }
 
+/*
+ * tcp_nodelay - turn Nagle off on libmilter's listening TCP socket; Linux
+ * passes it on to every accepted connection. At end of message smtpguard
+ * answers with several small packets (headers, then the reply): with
+ * Nagle each waits for the MTA's delayed ACK, about 40 ms a message.
+ * libmilter keeps the socket to itself, so find it: the one listening
+ * socket of ours that is TCP.
+ */
+static void tcp_nodelay(void)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int listening = 0, one = 1;
+        socklen_t il = sizeof(listening);
+
+        if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &il) < 0 ||
+            !listening)
+            continue;
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+}
+
 static void open_socket(const struct options *o, const struct ids *ids)
 {
     const char *path = socket_path(o->socket);
@@ -301,6 +329,8 @@ static void open_socket(const struct options *o, const struct ids *ids)
     if (smfi_opensocket(true) == MI_FAILURE)
         die("cannot listen on %s: %s (in use, or no permission)", o->socket,
             strerror(errno));
+    if (path == NULL)
+        tcp_nodelay();
     if (path != NULL) {
         if (chmod(path, o->socket_mode) < 0)
             die("chmod %s: %s", path, strerror(errno));

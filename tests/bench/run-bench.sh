@@ -137,7 +137,7 @@ wait_listening() {
 
 # Settings for the benchmark: every session, relay and rate check on, in
 # block mode, with limits far above what the load reaches; the DNS checks
-# off (tests/bench/run-dns-bench.sh measures them). The relay tables make
+# off (tests/bench/dns-bench.py measures them). The relay tables make
 # it an inbound MX for example.org (sg-loadclient's recipients
 # user1@example.org, ...), so every RCPT goes through the relay decision
 # and the mailbox lookup.
