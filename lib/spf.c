@@ -220,6 +220,8 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, const char *domain,
             continue;
         if (type == ns_t_mx && strcmp(r->text, ".") == 0)
             continue;           /* "no mail here" (RFC 7505) */
+        if (type == ns_t_ptr && n == MAX_SUBNAMES)
+            break;              /* 4.6.4: at most 10 names looked at */
         len = r->text ? r->len + 1 : sizeof(struct in6_addr);
         if (type == ns_t_txt && (int) k == only)
             len = 2 * SG_SPF_RECORD_MAX;    /* room for the rewriting */
@@ -242,6 +244,77 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, const char *domain,
     return rr;
 }
 
+/* ask - one lookup through the check's batch, waited for */
+static const struct sg_dns_answer *ask(struct ctx *c, const char *name,
+                                       uint16_t type)
+{
+    int h = sg_dns_query(c->batch, name, type);
+
+    if (h < 0)
+        return NULL;
+    sg_dns_wait(c->batch, h, c->deadline);
+    return sg_dns_result(c->batch, h);
+}
+
+static bool ends_with(const char *s, const char *suffix, size_t *base)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    if (n <= m || strcasecmp(s + n - m, suffix) != 0)
+        return false;
+    *base = n - m;
+    return true;
+}
+
+/*
+ * marked - the exists: names of sg_spf_record_for_libspf2() for "a//0",
+ * "mx/0" and "mx//0": does the name (or one of its MX hosts) have an
+ * address of the client's family? One DNS-querying term, as the
+ * mechanism it stands for.
+ */
+static SPF_dns_rr_t *marked(SPF_dns_server_t *srv, struct ctx *c,
+                            const char *domain, ns_type type, size_t len,
+                            bool mx, uint16_t want)
+{
+    char base[SG_DNS_NAME_MAX];
+    const struct sg_dns_answer *a;
+    bool found = false, temp = false;
+    SPF_dns_rr_t *rr;
+
+    snprintf(base, sizeof(base), "%.*s", (int) len, domain);
+    a = ask(c, base, mx ? SG_DNS_T_MX : want);
+    if (++c->terms > MAX_TERMS)
+        set_perm(c, "more than 10 DNS lookups");
+    if (a == NULL || !sg_dns_definite(a->status))
+        temp = true;
+    else if (a->status != SG_DNS_OK && ++c->voids > MAX_VOIDS)
+        set_perm(c, "more than 2 void lookups");
+    else if (a->status == SG_DNS_OK && !mx)
+        found = true;
+    for (size_t k = 0; mx && a != NULL && a->status == SG_DNS_OK &&
+         k < a->nrr && k < MAX_SUBNAMES && !found; k++) {
+        const struct sg_dns_answer *h = ask(c, a->rr[k].text, want);
+
+        if (h == NULL || !sg_dns_definite(h->status))
+            temp = true;
+        else if (h->status == SG_DNS_OK)
+            found = true;
+    }
+    if (c->perm || (temp && !found)) {
+        c->temp = c->temp || temp;
+        return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+    }
+    if (!found)
+        return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
+    rr = SPF_dns_rr_new_init(srv, domain, type, 60, NETDB_SUCCESS);
+    if (rr != NULL && SPF_dns_rr_buf_realloc(rr, 0, sizeof(struct in6_addr))
+        == SPF_E_SUCCESS) {
+        rr->rr[0]->a.s_addr = htonl(INADDR_LOOPBACK);
+        rr->num_rr = 1;
+    }
+    return rr;
+}
+
 /* lookup - libspf2's DNS: our resolver, our checks, our limits */
 static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
                             ns_type type, int should_cache)
@@ -258,6 +331,21 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
     if (c->perm || (type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx &&
                     type != ns_t_ptr && type != ns_t_txt))
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+    {
+        size_t len;
+
+        if (type == ns_t_a && ends_with(domain, SG_SPF_MARK_MX4, &len))
+            return marked(srv, c, domain, type, len, true, SG_DNS_T_A);
+        if (type == ns_t_a && ends_with(domain, SG_SPF_MARK_MX6, &len))
+            return marked(srv, c, domain, type, len, true, SG_DNS_T_AAAA);
+        if (type == ns_t_a && ends_with(domain, SG_SPF_MARK_A6, &len))
+            return marked(srv, c, domain, type, len, false, SG_DNS_T_AAAA);
+        /* RFC 6761: names under .invalid never resolve; ask nobody. */
+        if (ends_with(domain, ".invalid", &len) ||
+            strcasecmp(domain, "invalid") == 0)
+            return SPF_dns_rr_new_init(srv, domain, type, 0,
+                                       HOST_NOT_FOUND);
+    }
     /* RFC 7208 4.8: a name over 253 octets loses labels on the left. */
     while (strlen(domain) > 253 && strchr(domain, '.') != NULL)
         domain = strchr(domain, '.') + 1;
@@ -354,8 +442,54 @@ static bool identity(const struct sg_mailaddr *sender, const char *helo,
     return true;
 }
 
+/* validated - %{p}: a PTR name of the client that leads back to it */
+static void validated(struct ctx *c, const struct sg_addr *ip, char *buf,
+                      size_t size)
+{
+    const struct sg_dns_answer *ptr = ask(c, c->rev, SG_DNS_T_PTR);
+
+    snprintf(buf, size, "unknown");
+    for (size_t k = 0; ptr != NULL && ptr->status == SG_DNS_OK &&
+         k < ptr->nrr && k < MAX_SUBNAMES; k++) {
+        const struct sg_dns_answer *f = ask(c, ptr->rr[k].text,
+                                            ip->family == AF_INET
+                                            ? SG_DNS_T_A : SG_DNS_T_AAAA);
+
+        for (size_t j = 0; f != NULL && f->status == SG_DNS_OK &&
+             j < f->nrr; j++)
+            if (memcmp(f->rr[j].addr.b, ip->b,
+                       ip->family == AF_INET ? 4 : 16) == 0) {
+                snprintf(buf, size, "%s", ptr->rr[k].text);
+                return;
+            }
+    }
+}
+
+/* url_escape - an upper-case macro letter: URL-escaped (RFC 7208 7.3) */
+static void url_escape(char *v, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char tmp[512];
+    size_t o = 0;
+
+    for (size_t i = 0; v[i] != '\0' && o + 4 < sizeof(tmp); i++) {
+        unsigned char ch = (unsigned char) v[i];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            (ch >= '0' && ch <= '9') || strchr("-._~", ch) != NULL) {
+            tmp[o++] = (char) ch;
+        } else {
+            tmp[o++] = '%';
+            tmp[o++] = hex[ch >> 4];
+            tmp[o++] = hex[ch & 0xf];
+        }
+    }
+    tmp[o] = '\0';
+    snprintf(v, size, "%s", tmp);
+}
+
 /* macro_value - the value of one macro letter (RFC 7208 7.3) */
-static void macro_value(const struct ctx *c, const struct sg_addr *ip,
+static void macro_value(struct ctx *c, const struct sg_addr *ip,
                         const char *local, const char *receiver, char l,
                         char *buf, size_t size)
 {
@@ -405,8 +539,8 @@ static void macro_value(const struct ctx *c, const struct sg_addr *ip,
     case 't':
         snprintf(buf, size, "%lld", (long long) time(NULL));
         break;
-    default:                    /* p: not validated here */
-        snprintf(buf, size, "unknown");
+    default:                    /* p */
+        validated(c, ip, buf, size);
         break;
     }
 }
@@ -441,7 +575,7 @@ static void transform(char *v, size_t size, int keep, bool rev,
 }
 
 /* explanation - the exp= text with its macros expanded (RFC 7208 6.2) */
-static void explanation(const struct ctx *c, const struct sg_addr *ip,
+static void explanation(struct ctx *c, const struct sg_addr *ip,
                         const char *local, const char *receiver)
 {
     struct sg_spf_outcome *o = c->out;
@@ -471,6 +605,8 @@ static void explanation(const struct ctx *c, const struct sg_addr *ip,
         m = e + i + 2;
         macro_value(c, ip, local, receiver, (char) (*m | 0x20), v,
                     sizeof(v));
+        if (*m >= 'A' && *m <= 'Z')
+            url_escape(v, sizeof(v));
         for (m++; *m >= '0' && *m <= '9'; m++)
             keep = keep * 10 + (*m - '0');
         if (*m == 'r' || *m == 'R')
@@ -543,8 +679,10 @@ void sg_spf_check(struct sg_dns *dns, int64_t deadline,
         memcpy(&in6, client->b, 16);
         SPF_request_set_ipv6(req, in6);
     }
-    if (helo != NULL && fqdn(helo))
-        SPF_request_set_helo_dom(req, helo);
+    /* libspf2 gives up on a record whose %{h} expands to no domain; RFC
+     * 7208 7.3 says such a name matches nothing: a name that cannot. */
+    SPF_request_set_helo_dom(req, helo != NULL && fqdn(helo) ? helo
+                             : "helo.sg-not-a-domain.invalid");
     SPF_request_set_env_from(req, from);
     SPF_request_query_mailfrom(req, &resp);
     out->result = resp ? map(SPF_response_result(resp)) : SG_SPF_TEMPERROR;

@@ -117,13 +117,42 @@ static bool toplabel_ok(const char *l, size_t n)
     return has_alpha || memchr(l, '-', n) != NULL;
 }
 
-/* domain_spec - macro-string domain-end, up to a space or '/' */
-static bool domain_spec(struct p *p)
+/* cidr_suffix - where a term's dual-cidr-length starts (or its end) */
+static const char *cidr_suffix(const char *t, const char *end,
+                               const char **v4, const char **v6)
 {
-    const char *start = p->s, *end, *dot;
+    const char *p = end;
 
-    if (!macro_string(p, "/"))
+    *v4 = *v6 = NULL;
+    while (p > t && digit(p[-1]))
+        p--;
+    if (p == end || p == t || p[-1] != '/')
+        return end;
+    p--;
+    if (p > t && p[-1] == '/') {
+        *v6 = --p;
+        end = p;
+        while (p > t && digit(p[-1]))
+            p--;
+        if (p == end || p == t || p[-1] != '/')
+            return *v6;
+        p--;
+    }
+    *v4 = p;
+    return p;
+}
+
+/* domain_spec_to - macro-string domain-end, up to `limit` (a space) */
+static bool domain_spec_to(struct p *p, const char *limit)
+{
+    const char *start = p->s, *end, *dot, *saved = p->end;
+
+    p->end = limit;
+    if (!macro_string(p, "")) {
+        p->end = saved;
         return false;
+    }
+    p->end = saved;
     end = p->s;
     if (end == start)
         return fail(p, "empty domain-spec");
@@ -142,6 +171,16 @@ static bool domain_spec(struct p *p)
     if (!toplabel_ok(dot + 1, (size_t) (end - dot - 1)))
         return fail(p, "domain-spec ends in an invalid top label");
     return true;
+}
+
+/* domain_spec - a domain-spec that no prefix length may follow */
+static bool domain_spec(struct p *p)
+{
+    const char *e = p->s;
+
+    while (e < p->end && *e != ' ')
+        e++;
+    return domain_spec_to(p, e);
 }
 
 /* cidr - "/" digits without a leading zero, at most max */
@@ -243,8 +282,14 @@ static bool mechanism(struct p *p, const char *name, size_t n,
     } else if (IS("a") || IS("mx")) {
         out->dns_terms++;
         if (colon) {
+            /* Any visible character may be in the domain, '/' too (7.1):
+             * the prefix lengths are what a valid suffix says they are. */
+            const char *te = p->s, *v4, *v6;
+
+            while (te < p->end && *te != ' ')
+                te++;
             p->s++;
-            if (!domain_spec(p))
+            if (!domain_spec_to(p, cidr_suffix(p->s, te, &v4, &v6)))
                 return false;
         }
         if (!dual_cidr(p))
@@ -301,7 +346,7 @@ static bool term(struct p *p, struct sg_spf_check *out)
     if (*p->s == '+' || *p->s == '-' || *p->s == '?' || *p->s == '~') {
         p->s++;
         name = p->s;
-        while (p->s < p->end && alpha(*p->s))
+        while (p->s < p->end && (alpha(*p->s) || digit(*p->s)))
             p->s++;
         return mechanism(p, name, (size_t) (p->s - name), out);
     }
@@ -395,31 +440,6 @@ bool sg_spf_exp_check(const char *text, size_t len, char *reason,
     return true;
 }
 
-/* cidr_suffix - where a term's dual-cidr-length starts (or its end) */
-static const char *cidr_suffix(const char *t, const char *end,
-                               const char **v4, const char **v6)
-{
-    const char *p = end;
-
-    *v4 = *v6 = NULL;
-    while (p > t && digit(p[-1]))
-        p--;
-    if (p == end || p == t || p[-1] != '/')
-        return end;
-    p--;
-    if (p > t && p[-1] == '/') {
-        *v6 = --p;
-        end = p;
-        while (p > t && digit(p[-1]))
-            p--;
-        if (p == end || p == t || p[-1] != '/')
-            return *v6;
-        p--;
-    }
-    *v4 = p;
-    return p;
-}
-
 /* emit - append n bytes and a space, if they fit */
 static bool emit(char *out, size_t size, size_t *o, const char *s, size_t n)
 {
@@ -441,10 +461,30 @@ static bool emit2(char *out, size_t size, size_t *o, char q,
     return emit(out, size, o, buf, strlen(buf));
 }
 
+/* has_all - the record has an "all" mechanism (then redirect= is moot) */
+static bool has_all(const char *p, const char *end)
+{
+    while (p < end) {
+        const char *t;
+
+        while (p < end && *p == ' ')
+            p++;
+        t = p;
+        while (p < end && *p != ' ')
+            p++;
+        if (t < p && strchr("+-?~", *t) != NULL)
+            t++;
+        if (p - t == 3 && strncasecmp(t, "all", 3) == 0)
+            return true;
+    }
+    return false;
+}
+
 size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
                                  char *out, size_t size)
 {
     const char *p = in + 6, *end = in + len;
+    bool all = has_all(p, end);
     size_t o = 0;
 
     out[0] = '\0';
@@ -471,8 +511,9 @@ size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
                                strchr("-_.", n[nl]) != NULL))
             nl++;
         if (n + nl < te && n[nl] == '=') {
-            /* Unknown modifiers mean nothing (6): libspf2 chokes on some. */
-            if ((nl == 8 && strncasecmp(n, "redirect", 8) == 0) ||
+            /* Unknown modifiers mean nothing (6): libspf2 chokes on some.
+             * With "all", redirect= is never used (6.1). */
+            if ((nl == 8 && strncasecmp(n, "redirect", 8) == 0 && !all) ||
                 (nl == 3 && strncasecmp(n, "exp", 3) == 0))
                 emit(out, size, &o, t, (size_t) (te - t));
             continue;
@@ -491,20 +532,27 @@ size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
         }
         if ((nl == 1 && (*n == 'a' || *n == 'A')) ||
             (nl == 2 && strncasecmp(n, "mx", 2) == 0)) {
-            /* Only the prefix of the client's family matters; libspf2
-             * refuses /0, which for "a" is "any A record": exists. */
-            char buf[SG_SPF_RECORD_MAX + 16];
-            const char *keep;
+            /* Only the prefix of the client's family matters. libspf2
+             * refuses /0, "any address of the family": an exists: on a
+             * marked name that our DNS layer answers (SG_SPF_MARK_*). */
+            char buf[SG_SPF_RECORD_MAX + 40];
+            const char *keep, *mark = NULL;
+            bool mx = nl == 2;
 
             cut = cidr_suffix(n + nl, te, &v4, &v6);
             keep = client_v4 ? v4 : v6;
-            if (client_v4 && nl == 1 && keep != NULL &&
-                strncmp(keep, "/0", 2) == 0 &&
-                (keep + 2 == te || keep + 2 == v6)) {
-                snprintf(buf, sizeof(buf), "%cexists:%.*s", q,
+            if (client_v4 && keep != NULL && strncmp(keep, "/0", 2) == 0 &&
+                (keep + 2 == te || keep + 2 == v6))
+                mark = mx ? SG_SPF_MARK_MX4 : "";
+            else if (!client_v4 && keep != NULL && te - keep == 3 &&
+                     strncmp(keep, "//0", 3) == 0)
+                mark = mx ? SG_SPF_MARK_MX6 : SG_SPF_MARK_A6;
+            if (mark != NULL) {
+                snprintf(buf, sizeof(buf), "%cexists:%.*s%s", q,
                          n + nl < cut && n[nl] == ':'
                          ? (int) (cut - n - nl - 1) : 4,
-                         n + nl < cut && n[nl] == ':' ? n + nl + 1 : "%{d}");
+                         n + nl < cut && n[nl] == ':' ? n + nl + 1 : "%{d}",
+                         mark);
                 emit(out, size, &o, buf, strlen(buf));
                 continue;
             }

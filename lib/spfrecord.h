@@ -60,4 +60,11 @@ bool sg_spf_exp_check(const char *text, size_t len, char *reason,
 size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
                                  char *out, size_t size);
 
+/* Marks on exists: names for the /0 forms libspf2 refuses: NAME + mark
+ * exists when NAME has an MX host with an A (MX4) or AAAA (MX6) record, or
+ * has an AAAA record itself (A6). ".invalid" never resolves (RFC 6761). */
+#define SG_SPF_MARK_MX4 ".sg-mx4.invalid"
+#define SG_SPF_MARK_MX6 ".sg-mx6.invalid"
+#define SG_SPF_MARK_A6  ".sg-a6.invalid"
+
 #endif /* SG_SPFRECORD_H */

@@ -23,6 +23,8 @@ static const char *const good[] = {
     "v=spf1 moo.cow-far_out=man:dog/cat ip4:1.2.3.4 -all",
     "v=spf1 a:%{d}. -all",
     "v=spf1   -all  ",
+    "v=spf1 -ip4:192.0.2.1 ~ip6:2001:db8::1 +a -all",
+    "v=spf1 a:foo:bar/baz.example.com mx:a/b.example.com/24//64",
 };
 
 static const struct {
@@ -149,6 +151,15 @@ START_TEST(test_rewrite_for_libspf2)
         { "v=spf1 ~a/0 -all", true, "v=spf1 ~exists:%{d} -all" },
         { "v=spf1 redirect=x.example.com exp=y.example.com", true,
           "v=spf1 redirect=x.example.com exp=y.example.com" },
+        { "v=spf1 redirect=x.example.com ~all", true, "v=spf1 ~all" },
+        { "v=spf1 mx/0 -all", true,
+          "v=spf1 +exists:%{d}.sg-mx4.invalid -all" },
+        { "v=spf1 a:e.example.com//0", false,
+          "v=spf1 +exists:e.example.com.sg-a6.invalid" },
+        { "v=spf1 -mx:e.example.com/24//0", false,
+          "v=spf1 -exists:e.example.com.sg-mx6.invalid" },
+        { "v=spf1 a:foo:bar/baz.example.com/24", true,
+          "v=spf1 a:foo:bar/baz.example.com/24" },
     };
     char out[512];
 
