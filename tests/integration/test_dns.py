@@ -38,7 +38,7 @@ include   TXT  "v=spf1 include:pass.spf.test -all"
 redirect  TXT  "v=spf1 redirect=pass.spf.test"
 macro     TXT  "v=spf1 exists:%{ir}.ok.spf.test -all"
 60.2.0.192.ok A 127.0.0.2
-temp      TXT  "v=spf1 include:elsewhere.invalid -all"
+temp      TXT  "v=spf1 include:elsewhere.unserved.example -all"
 limit     TXT  "v=spf1 a:h1.spf.test a:h2.spf.test a:h3.spf.test a:h4.spf.test a:h5.spf.test a:h6.spf.test a:h7.spf.test a:h8.spf.test a:h9.spf.test a:h10.spf.test a:h11.spf.test ip4:192.0.2.0/24 -all"
 h1  A 203.0.113.1
 h2  A 203.0.113.1
