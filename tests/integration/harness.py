@@ -1214,7 +1214,8 @@ class NSD:
     """A private nsd (Debian package nsd) on 127.0.0.1:port, serving the
     zones given as {name: zone file text}; run in the foreground (-d), never
     as the system service. Every zone gets a default $TTL and SOA/NS when
-    its text has no SOA."""
+    its text has no SOA; a zone given as None has no file, and nsd answers
+    SERVFAIL for it."""
 
     def __init__(self, root, zones):
         self.dir = root
@@ -1235,6 +1236,11 @@ class NSD:
         conf = NSD_CONF.format(port=self.port, dir=self.dir)
         for name, text in self.zones.items():
             fname = name.replace('/', '_') + '.zone'
+            if text is None:
+                # A zone whose file is missing: nsd answers SERVFAIL.
+                conf += (f'zone:\n    name: "{name}"\n'
+                         f'    zonefile: "missing-{fname}"\n')
+                continue
             if 'SOA' not in text:
                 text = (f'$TTL 300\n@ IN SOA ns.{name}. hostmaster.{name}. '
                         '1 3600 600 86400 60\n@ IN NS ns.test.\n' + text)

@@ -7,8 +7,9 @@ the MTA (no Postfix here: the client addresses are the documentation
 ranges the zones describe; test_postfix_dns.py does the same through a real
 Postfix).
 
-nsd answers REFUSED for names outside its zones: that is how the tests get
-a temporary DNS failure (198.51.100.0/24 has no reverse zone here).
+nsd answers REFUSED for names outside its zones and SERVFAIL for a zone it
+could not load (broken.test): that is how the tests get temporary DNS
+failures (198.51.100.0/24 has no reverse zone here).
 """
 
 import harness
@@ -39,6 +40,7 @@ redirect  TXT  "v=spf1 redirect=pass.spf.test"
 macro     TXT  "v=spf1 exists:%{ir}.ok.spf.test -all"
 60.2.0.192.ok A 127.0.0.2
 temp      TXT  "v=spf1 include:elsewhere.unserved.example -all"
+servfail  TXT  "v=spf1 include:spf.broken.test -all"
 limit     TXT  "v=spf1 a:h1.spf.test a:h2.spf.test a:h3.spf.test a:h4.spf.test a:h5.spf.test a:h6.spf.test a:h7.spf.test a:h8.spf.test a:h9.spf.test a:h10.spf.test a:h11.spf.test ip4:192.0.2.0/24 -all"
 h1  A 203.0.113.1
 h2  A 203.0.113.1
@@ -98,6 +100,8 @@ host30      AAAA  2001:db8::30
 @   TXT  "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ?all"
 """,
     'spf.test': SPF_ZONE,
+    # Configured without a zone file: nsd answers SERVFAIL.
+    'broken.test': None,
 }
 
 BL = ("INSERT INTO dnsbl_zones (zone, weight, answers, txt) VALUES "
@@ -345,6 +349,8 @@ class DnsTest(LoadClientMixin, IntegrationTestCase):
             ('a@limit.spf.test', 'SPFpermerror', '00240114', 'accepted'),
             ('a@void.spf.test', 'SPFpermerror', '00240114', 'accepted'),
             ('a@temp.spf.test', 'SPFtemperror', '00240113', 'tempfailed'),
+            ('a@servfail.spf.test', 'SPFtemperror', '00240113',
+             'tempfailed'),
             ('a@unserved.example', 'SPFtemperror', '00240113', 'tempfailed'),
         ]
         for sender, name, eid, result in cases:
