@@ -149,7 +149,7 @@ configure_smtpguard() {
         DoMaxSMTPSessions=1 DoMaxSMTPipSessions=1 DoFrequencyIP=1
         DoDomainIP=1 DoMaxErrors=1 DoDenyConnect=1
         DoRelayCheck=1 DoHarvestCheck=1 DoEmailRate=1 DoRcptRate=1
-        DoDNSBL=0 DoFCrDNS=0
+        DoDNSBL=0 DoFCrDNS=0 DoSPF=0
         maxEmailPerMinute=1000000 maxEmailPerMinuteAuth=1000000
         maxEmailPerMinuteIP=1000000 maxRcptPerMinute=1000000
         maxRcptPerMinuteAuth=1000000 maxRcptPerMinuteIP=1000000
