@@ -21,6 +21,8 @@ endmacro()
 sg_require_pkg(SQLITE3 sqlite3 libsqlite3-dev)
 sg_require_pkg(MILTER milter libmilter-dev)
 sg_require_pkg(LDNS ldns libldns-dev)
+# zlib: smtpguardctl report reads logrotate's .gz files (and plain ones).
+sg_require_pkg(ZLIB zlib zlib1g-dev)
 
 # libspf2 ships no pkg-config file: header and library by path.
 find_path(SPF2_INCLUDE_DIR spf2/spf.h)

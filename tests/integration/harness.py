@@ -507,6 +507,17 @@ def smtpguard_binary():
     return path
 
 
+def ctl_binary():
+    """smtpguardctl: $SMTPGUARDCTL (set by ctest), else the default build
+    directory."""
+    path = os.environ.get('SMTPGUARDCTL') or os.path.join(
+        REPO, 'build', 'lib', 'smtpguardctl')
+    if not os.access(path, os.X_OK):
+        raise HarnessError(f'smtpguardctl binary {path} not found: build it '
+                           'or set SMTPGUARDCTL')
+    return path
+
+
 def loadclient_binary():
     """sg-loadclient (tests/bench), the MTA side of the milter protocol:
     $SG_LOADCLIENT (set by ctest), else the default build directory."""
