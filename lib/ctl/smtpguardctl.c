@@ -566,7 +566,8 @@ static int cmd_bans(int argc, char **argv)
               "b.expires - strftime('%s', 'now') AS remaining FROM bans b "
               "LEFT JOIN catalogue c ON c.id = b.reason WHERE b.expires > "
               "strftime('%s', 'now') ORDER BY b.expires");
-    rows(st, heads);
+    if (rows(st, heads) == 0 && !json)
+        puts("no bans in force");
     sqlite3_finalize(st);
     return EX_OK;
 }
