@@ -67,8 +67,9 @@ static void usage(FILE *fp)
     fprintf(fp,
 "usage: smtpguard [options]\n"
 "\n"
-"Policy milter for Postfix and Sendmail: SMTP session limits, logged as\n"
-"catalogue events through syslog. Policies live in the SQLite database.\n"
+"Policy milter for Postfix and Sendmail: SMTP session limits, relay\n"
+"authorization, DNSBL, reverse DNS and SPF, logged as catalogue events\n"
+"through syslog. Policies live in the SQLite database (smtpguardctl).\n"
 "\n"
 "  -p SOCKET    milter socket, libmilter syntax: unix:/path or\n"
 "               inet:PORT@HOST, inet6:PORT@HOST (default %s)\n"
