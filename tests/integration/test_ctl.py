@@ -263,6 +263,29 @@ class CtlTest(LoadClientMixin, IntegrationTestCase):
         p = self.ctl(g, 'report', '--since', 'yesterday', path, rc=2)
         self.assertIn('is not a time', p.stderr)
 
+    def test_report_follow(self):
+        g = self.start_guard()
+        path = os.path.join(self.env.root, 'follow.log')
+        with open(path, 'w') as f:
+            f.write('2026-11-22T10:00:00+00:00 mx postfix/smtpd[1]: hello\n')
+        proc = subprocess.Popen([harness.ctl_binary(), '-d', g.db, 'report',
+                                 '--follow', path], stdout=subprocess.PIPE,
+                                text=True)
+        self.addCleanup(proc.kill)
+        line = ('2026-11-22T10:00:01+00:00 mx smtpguard[7]: NOQUEUE: '
+                'id=00200159 event=smtp_connection_denied severity=notice '
+                'action=reject client=203.0.113.9 service=smtp session=1 '
+                'entry=203.0.113.0/24 msg="Connection from 203.0.113.9 '
+                'denied"\n')
+        harness.wait_until(lambda: 'Following' in proc.stdout.readline(), 5,
+                           'report --follow to start following')
+        with open(path, 'a') as f:
+            f.write(line)
+        got = harness.wait_until(lambda: proc.stdout.readline(), 5,
+                                 'the new line to be reported')
+        self.assertIn('smtp_connection_denied action=reject '
+                      'client=203.0.113.9', got)
+
 
 if __name__ == '__main__':
     import unittest
