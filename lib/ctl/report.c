@@ -83,6 +83,20 @@ static void counter_init(struct counter *c)
     }
 }
 
+static void free_node(struct sg_htab *t, struct sg_hnode *n, void *arg)
+{
+    (void) arg;
+    sg_htab_remove(t, n);
+    free(n->key);
+    free(n);
+}
+
+static void counter_free(struct counter *c)
+{
+    sg_htab_walk(&c->t, free_node, NULL);
+    sg_htab_destroy(&c->t);
+}
+
 static void count(struct counter *c, const char *key, size_t len)
 {
     char buf[512];
@@ -577,5 +591,13 @@ int sg_ctl_report(int argc, char **argv, bool json)
             printf("\nFollowing %s (Ctrl-C ends):\n", argv[argc - 1]);
         follow(r, &o, argv[argc - 1]);
     }
+    counter_free(&r->clients);
+    counter_free(&r->domains);
+    counter_free(&r->senders);
+    counter_free(&r->zones);
+    counter_free(&r->spf);
+    counter_free(&r->bans);
+    counter_free(&r->relay_clients);
+    free(r);
     return rc;
 }
