@@ -13,7 +13,7 @@ set -eu
 build="cmake make gcc pkg-config libmilter-dev libsqlite3-dev sqlite3 libldns-dev
        libspf2-dev zlib1g-dev"
 test="check postfix rsyslog python3 procps bsdutils passwd sasl2-bin libsasl2-modules
-      nsd python3-spf python3-yaml groff-base"
+      nsd python3-spf python3-yaml groff-base clang libclang-rt-14-dev"
 
 pkgs="$build check"
 [ "${1:-}" = "--test" ] && pkgs="$build $test"
