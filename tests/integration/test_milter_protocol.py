@@ -60,6 +60,7 @@ SMFIC_QUIT_NC = b'K'
 SMFIC_MAIL = b'M'
 SMFIC_OPTNEG = b'O'
 SMFIC_QUIT = b'Q'
+SMFIC_RCPT = b'R'
 SMFIC_UNKNOWN = b'U'
 
 # milter -> MTA replies
@@ -570,6 +571,57 @@ class MilterProtocolTest(LoadClientMixin, IntegrationTestCase):
         self.assert_accepted(self.loadclient(
             '--auth', 'alice', '--rcpt', 'friend@far.test',
             '--rcpt-mailer', 'smtp', client='203.0.113.26'))
+
+    def test_hostile_milter_input(self):
+        """What no Postfix sends but the protocol allows: oversized and
+        NUL-laden HELO/MAIL/RCPT, thousands of recipients, scoped and
+        mapped IPv6 clients, a session that never QUITs. Each gets a
+        reply; the daemon keeps serving everybody else."""
+        g = self.start_guard(settings={'MaxErrors': 10000,
+                                       'maxRcptPerMessage': 0,
+                                       'DoRcptRate': 0})
+        since = g.mark()
+        c = self.milter()
+        self.assertEqual(c.connect('192.0.2.90',
+                                   macros=postfix_macros('192.0.2.90')),
+                         ('continue', None))
+        for payload in (b'h' * 60000 + b'\0', b'a\0b\0c\0',
+                        b'\xff\xfe\x00', b'\0'):
+            c.send(SMFIC_HELO, payload)
+            self.assertIn(c.reply().word, ('continue', 'reject'), payload[:9])
+        for payload in (b'<' + b'x' * 60000 + b'@example.test>\0',
+                        b'<a\0b@example.test>\0SIZE=1\0',
+                        b'<\x01\x02>\0', b'\0\0\0'):
+            c.send(SMFIC_MAIL, payload)
+            r = c.reply()
+            self.assertIn(r.word, ('continue', 'reject'), payload[:12])
+        c.send(SMFIC_MAIL, b'<sender@sender.example>\0')
+        self.assertEqual(c.reply(), ('continue', None))
+        words = set()
+        for i in range(3000):
+            c.send(SMFIC_RCPT, f'<u{i}@example.test>'.encode() + b'\0')
+            words.add(c.reply().word)
+        c.send(SMFIC_RCPT, b'<' + b'r' * 60000 + b'>\0')
+        words.add(c.reply().word)
+        self.assertLessEqual(words, {'continue', 'reject', 'tempfail'})
+        c.abort()
+        # This one never sends QUIT; others are served meanwhile.
+        self.assert_accepted(self.loadclient(client='192.0.2.92'))
+        # IPv6 with a zone: libmilter drops a CONNECT whose address it
+        # cannot parse (family 6); as {client_addr} (family U) smtpguard
+        # takes it, zone dropped. IPv4-mapped: the IPv4 client.
+        c2, r = self.attempt('fe80::1%eth0', family='6')
+        self.assertEqual(r.word, 'eof')
+        c2, r = self.attempt('fe80::1%eth0', family='U',
+                             macros=postfix_macros('fe80::1%eth0'))
+        self.assertEqual(r.word, 'continue')
+        self.release(c2)
+        c3, r = self.attempt('::ffff:192.0.2.93', family='6')
+        self.assertEqual(r.word, 'continue')
+        self.release(c3)
+        c.drop('reset')
+        self.assert_accepted(self.loadclient(client='192.0.2.94'))
+        self.assert_no_trouble(g, since)
 
     def test_unknown_commands_count_as_errors(self):
         """SMFIC_UNKNOWN: one smtp_unknown_command per command; over
