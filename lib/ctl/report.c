@@ -20,6 +20,7 @@
  */
 /* memmem: _GNU_SOURCE comes from the build (CMakeLists.txt) */
 #include <ctype.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,9 +137,11 @@ static time_t parse_time(const char *s, size_t len, size_t *end)
     memset(&tm, 0, sizeof(tm));
     if (len >= 19 && isdigit((unsigned char) s[0]) && s[4] == '-' &&
         s[10] == 'T') {
-        size_t n = strcspn(s, " ");
+        const char *sp = memchr(s, ' ', len);
+        size_t n = sp ? (size_t) (sp - s) : len;
 
-        if (n >= sizeof(buf) || n > len)
+        /* The line is not NUL-terminated: scan copies, never the input. */
+        if (n >= sizeof(buf))
             return -1;
         memcpy(buf, s, n);
         buf[n] = '\0';
@@ -160,7 +163,9 @@ static time_t parse_time(const char *s, size_t len, size_t *end)
         struct tm lt;
 
         localtime_r(&now, &lt);
-        if (sscanf(s + 4, "%2d %2d:%2d:%2d", &tm.tm_mday, &tm.tm_hour,
+        memcpy(buf, s + 4, 11);         /* "dd hh:mm:ss" */
+        buf[11] = '\0';
+        if (sscanf(buf, "%2d %2d:%2d:%2d", &tm.tm_mday, &tm.tm_hour,
                    &tm.tm_min, &tm.tm_sec) != 4)
             return -1;
         tm.tm_mon = (int) (m - months) / 3;
@@ -505,6 +510,22 @@ static void summary(struct report *r, const struct opts *o)
         puts("\n}");
 }
 
+/* parse_count - a whole number in [0, max], or exit 2 naming the option */
+static long parse_count(const char *opt, const char *s, long max)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0 || v > max) {
+        fprintf(stderr, "smtpguardctl: %s '%s' is not a whole number from 0 "
+                "to %ld\n", opt, s, max);
+        exit(2);
+    }
+    return v;
+}
+
 static time_t parse_arg_time(const char *s)
 {
     size_t end;
@@ -514,7 +535,8 @@ static time_t parse_arg_time(const char *s)
     /* "2026-11-22T10:00:00" (UTC unless an offset follows), a date, or
      * "-3600" seconds ago. */
     if (s[0] == '-' && isdigit((unsigned char) s[1]))
-        return time(NULL) - atol(s + 1);
+        return time(NULL) - parse_count("--since/--until -SECONDS", s + 1,
+                                        100L * 366 * 86400);
     snprintf(buf, sizeof(buf), "%s%s", s, strchr(s, 'T') ? "" : "T00:00:00");
     t = parse_time(buf, strlen(buf), &end);
     if (t < 0) {
@@ -544,7 +566,7 @@ int sg_ctl_report(int argc, char **argv, bool json)
         else if (strcmp(argv[i], "--client") == 0 && i + 1 < argc)
             o.client = argv[++i];
         else if (strcmp(argv[i], "--top") == 0 && i + 1 < argc)
-            o.top = atoi(argv[++i]);
+            o.top = (int) parse_count("--top", argv[++i], 1000000);
         else if (strcmp(argv[i], "--all") == 0)
             o.all = true;
         else if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f")

@@ -194,7 +194,11 @@ line_bad = [
     '2026-11-22T10:00:00 mx smtpguard[1]: Q: id=1 event=e action=close',
     '2026-11-22T10:00:00+0 mx smtpguard[1]: Q: id=1 event=e',
     '\n' * 1000, ' smtpguard[1]: Q: id=00200150 event=e action=reject '
-    'sender="a@b' + '\n' + 'c"']
+    'sender="a@b' + '\n' + 'c"',
+    # Found by fuzz-logline: sscanf() read the unterminated line past its end.
+    'Nov 22 10:00:0+ mx smtpguard[1]: 4Xz9YQ: id=00210201 '
+    'event=relay_attemp_trejected severity=warni ng a@d.test msg="Relay"\n',
+    'Nov 22 10:00:00', '2026-11-22T10:00:00', '2026-11-22T10:00:00+01:00']
 
 n = 0
 n += write('corpus', 'mailaddr', mail_seed) + write('regress', 'mailaddr', mail_bad)

@@ -5,20 +5,27 @@
  *
  *   fuzz-NAME-replay FILE|DIR...
  *
+ * Each input ends where a PROT_NONE guard page begins, so a read past its
+ * end faults at once, also from inside libc where ASan does not look
+ * (sscanf() on an unterminated buffer is the classic case).
+ *
  * Exit 0 when every input ran to the end (a crash aborts the process).
  */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fuzz.h"
 
 static int run_file(const char *path)
 {
     FILE *fp = fopen(path, "rb");
-    uint8_t *buf;
+    size_t page = (size_t) sysconf(_SC_PAGESIZE), span;
+    uint8_t *map, *buf;
     long n;
 
     if (fp == NULL || fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0 ||
@@ -28,16 +35,25 @@ static int run_file(const char *path)
             fclose(fp);
         return 1;
     }
-    buf = malloc((size_t) n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t) n, fp) != (size_t) n) {
+    span = ((size_t) n + page - 1) / page * page;
+    map = mmap(NULL, span + page, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (map == MAP_FAILED || mprotect(map + span, page, PROT_NONE) != 0) {
+        fprintf(stderr, "replay: cannot map %ld bytes for %s\n", n, path);
+        fclose(fp);
+        return 1;
+    }
+    buf = map + span - (size_t) n;      /* the last byte touches the guard */
+    if (fread(buf, 1, (size_t) n, fp) != (size_t) n) {
         fprintf(stderr, "replay: cannot read %s\n", path);
-        free(buf);
+        munmap(map, span + page);
         fclose(fp);
         return 1;
     }
     fclose(fp);
     LLVMFuzzerTestOneInput(buf, (size_t) n);
-    free(buf);
+    munmap(map, span + page);
     return 0;
 }
 
