@@ -795,8 +795,17 @@ int main(int argc, char **argv)
             json = true;
         else if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
             db_path = argv[++i];
-        else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc)
-            wait_ms = 1000 * atoi(argv[++i]);
+        else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc) {
+            char *end;
+            long w = strtol(argv[++i], &end, 10);
+
+            if (end == argv[i] || *end != '\0' || w < 0 || w > 3600) {
+                fprintf(stderr, "smtpguardctl: --wait '%s' is not a number "
+                        "of seconds from 0 to 3600\n", argv[i]);
+                return EX_USAGE;
+            }
+            wait_ms = (int) w * 1000;
+        }
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return usage(stdout), EX_OK;
         else

@@ -209,6 +209,9 @@ class CtlTest(LoadClientMixin, IntegrationTestCase):
                          rc=3)
             self.assertIn('locked by another writer', p.stderr)
             self.assertIn('nothing changed', p.stderr)
+            p = self.ctl(g, '--wait', 'soon', 'policy', 'set', 'MaxErrors',
+                         '4', rc=2)
+            self.assertIn("--wait 'soon' is not a number", p.stderr)
         finally:
             release.set()
             t.join()
@@ -262,6 +265,15 @@ class CtlTest(LoadClientMixin, IntegrationTestCase):
         self.assertGreater(r['smtpguard_lines'], 0)
         p = self.ctl(g, 'report', '--since', 'yesterday', path, rc=2)
         self.assertIn('is not a time', p.stderr)
+        for opt, bad in (('--top', '1e3'), ('--top', '-1'),
+                         ('--since', '-5x')):
+            p = self.ctl(g, 'report', opt, bad, path, rc=2)
+            self.assertIn('is not a whole number', p.stderr)
+        # The traditional stamp right at the end of a line (no NUL after
+        # it) is read within the line: found by fuzz-logline.
+        r = json.loads(self.ctl(g, 'report', '--json',
+                                stdin='Nov 22 10:00:0').stdout)
+        self.assertEqual(r['smtpguard_lines'], 0)
 
     def test_report_follow(self):
         g = self.start_guard()
