@@ -27,6 +27,7 @@ static const char *const iplist_names[SG_IPLIST_COUNT] = {
 static const char *const relay_policy_names[] = {
     "rules", "allow", "deny", NULL,
 };
+static const char *const db_fail_names[] = { "open", "tempfail", NULL };
 static const char *const dns_stage_names[] = {
     "connect", "helo", "mail", "rcpt", NULL,
 };
@@ -77,6 +78,8 @@ const char *const *sg_setting_choices(const struct sg_setting_def *def)
         return relay_policy_names;
     case SG_SET_dns_stage:
         return dns_stage_names;
+    case SG_SET_db_fail_mode:
+        return db_fail_names;
     case SG_SET_spf_fail_action:
     case SG_SET_spf_softfail_action:
     case SG_SET_spf_neutral_action:

@@ -273,6 +273,59 @@ static void reload_bans(struct sg_engine *eng)
     free(rows);
 }
 
+/*
+ * check_file - reopen the database when its file was deleted or replaced,
+ * or when writes keep failing (a read-only or full filesystem that was
+ * fixed may need a fresh connection); then write everything held in
+ * memory into it and load its policies and bans at this tick.
+ */
+static void check_file(struct sg_engine *eng)
+{
+    const char *how = NULL;
+    struct sg_state_stats stats;
+    struct sg_args args;
+    struct sg_err err;
+    bool created, changed;
+    unsigned failures;
+
+    pthread_mutex_lock(&eng->mu);
+    failures = eng->db_failures;
+    pthread_mutex_unlock(&eng->mu);
+    changed = sg_store_file_changed(eng->store, &how);
+    if (sg_store_readonly(eng->store) && ++eng->readonly_ticks % 10 == 0)
+        failures = 10;          /* try read-write again */
+    if (!changed && !(failures > 0 && failures % 10 == 0))
+        return;
+    if (sg_store_reopen(eng->store, &created, &err) != SG_OK) {
+        sg_engine_db_result(eng, "reopen database", false, &err);
+        return;
+    }
+    if (!sg_store_readonly(eng->store))
+        sg_state_mark_all_dirty(eng->state);
+    eng->policy_serial = -1;    /* load what this file holds */
+    eng->ban_serial = -1;
+    if (!changed || strcmp(how, "unavailable") == 0)
+        return;
+    sg_state_stats(eng->state, &stats);
+    sg_args_init(&args);
+    sg_args_add(&args, "database", "%s", sg_store_path(eng->store));
+    sg_args_add(&args, "how", "%s", how);
+    sg_args_add(&args, "created", "%s", created ? "yes" : "no");
+    sg_args_add(&args, "bans", "%zu", stats.bans);
+    sg_args_add(&args, "windows", "%zu", stats.windows);
+    sg_log_event(eng->log, SG_EV_DB_REPLACED, SG_ACT_NONE, NULL, &args);
+}
+
+unsigned sg_engine_db_failing(struct sg_engine *eng)
+{
+    unsigned failures;
+
+    pthread_mutex_lock(&eng->mu);
+    failures = eng->db_failures;
+    pthread_mutex_unlock(&eng->mu);
+    return failures;
+}
+
 void sg_engine_tick(struct sg_engine *eng)
 {
     int64_t policy, bans;
@@ -286,6 +339,7 @@ void sg_engine_tick(struct sg_engine *eng)
     eng->reload_requested = false;
     pthread_mutex_unlock(&eng->mu);
 
+    check_file(eng);
     /* Flush first, so our own writes are in before we look at serials. */
     flush(eng);
     if (sg_store_serials(eng->store, &policy, &bans, &err) != SG_OK) {

@@ -59,6 +59,7 @@ struct sg_engine {
     int64_t ban_serial;
     sg_time_t last_purge;
     unsigned db_failures;       /* consecutive failed writes */
+    unsigned readonly_ticks;    /* maintenance thread only */
 };
 
 int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
@@ -74,6 +75,8 @@ void sg_engine_close(struct sg_engine *eng, const char *reason);
 sg_time_t sg_engine_now(const struct sg_engine *eng);
 /* The current resolver, referenced: release with sg_dns_free(). */
 struct sg_dns *sg_engine_dns(struct sg_engine *eng);
+/* Consecutive failed database writes; 0 when the last one worked. */
+unsigned sg_engine_db_failing(struct sg_engine *eng);
 /* Record a ban in memory and write it through to the database. */
 void sg_engine_ban(struct sg_engine *eng, const struct sg_ban *ban);
 /* Log a failed (ok=false) or successful database operation. */

@@ -401,6 +401,23 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
     return false;
 }
 
+/* check_db - databaseFailMode tempfail while writes fail */
+static bool check_db(struct sg_session *s, struct sg_verdict *v)
+{
+    unsigned failures;
+    struct sg_args args;
+
+    if (sg_config_get(s->cfg, SG_SET_db_fail_mode) != 1
+        || (failures = sg_engine_db_failing(s->eng)) == 0)
+        return false;
+    sg_args_init(&args);
+    sg_args_add(&args, "failures", "%u", failures);
+    sg_pol_emit(s, SG_EV_DB_UNAVAILABLE, SG_ACT_TEMPFAIL, &args);
+    sg_pol_verdict_set(v, SG_EV_DB_UNAVAILABLE, SG_ACT_TEMPFAIL,
+                       STAGE_CONNECT);
+    return true;
+}
+
 void sg_session_connect(struct sg_session *s, struct sg_verdict *v)
 {
     verdict_clear(v);
@@ -408,7 +425,7 @@ void sg_session_connect(struct sg_session *s, struct sg_verdict *v)
         return;                 /* no address (local submission): no limits */
     if (check_lists(s, v) || s->exempt)
         return;
-    if (check_ban(s, v) || check_frequency(s, v) || check_concurrency(s, v))
+    if (check_db(s, v) || check_ban(s, v) || check_frequency(s, v) || check_concurrency(s, v))
         return;
     sg_rep_start(s);
     sg_rep_stage(s, SG_DNS_STAGE_CONNECT, NULL, v);

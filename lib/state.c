@@ -677,6 +677,44 @@ void sg_state_flush_failed(struct sg_state *st,
     /* Bans stay unpersisted until sg_state_ban_persisted(). */
 }
 
+static void dirty_rate(struct sg_htab *t, struct sg_hnode *n, void *arg)
+{
+    (void) t;
+    (void) arg;
+    ((struct rate_entry *) n)->dirty = true;
+}
+
+static void dirty_domain(struct sg_htab *t, struct sg_hnode *n, void *arg)
+{
+    struct domain_entry *d = (struct domain_entry *) n;
+
+    (void) t;
+    (void) arg;
+    d->dirty = true;
+    for (size_t i = 0; i < d->n; i++)
+        d->seen[i].dirty = true;
+}
+
+static void dirty_ban(struct sg_htab *t, struct sg_hnode *n, void *arg)
+{
+    (void) t;
+    (void) arg;
+    ((struct ban_entry *) n)->ban.persisted = false;
+}
+
+void sg_state_mark_all_dirty(struct sg_state *st)
+{
+    pthread_mutex_lock(&st->rate_mu);
+    sg_htab_walk(&st->rate, dirty_rate, NULL);
+    pthread_mutex_unlock(&st->rate_mu);
+    pthread_mutex_lock(&st->dom_mu);
+    sg_htab_walk(&st->doms, dirty_domain, NULL);
+    pthread_mutex_unlock(&st->dom_mu);
+    pthread_mutex_lock(&st->ban_mu);
+    sg_htab_walk(&st->bans, dirty_ban, NULL);
+    pthread_mutex_unlock(&st->ban_mu);
+}
+
 void sg_flush_batch_free(struct sg_flush_batch *b)
 {
     free(b->rates);

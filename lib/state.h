@@ -139,6 +139,9 @@ void sg_flush_batch_free(struct sg_flush_batch *batch);
 void sg_state_purge(struct sg_state *st, sg_time_t now, sg_time_t ip_window,
                     sg_time_t domain_window);
 
+/* Everything unsaved again: the next flush writes it all (a new file). */
+void sg_state_mark_all_dirty(struct sg_state *st);
+
 struct sg_state_stats {
     size_t bans;
     size_t windows;

@@ -1,10 +1,15 @@
 /*
  * store.c - SQLite store: open/create/migrate, policy load, state flush
  */
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -16,14 +21,35 @@
 #define POOL_BUSY_MS 250        /* worker threads: bounded wait */
 
 struct sg_store {
-    sqlite3 *db;                /* maintenance thread only */
+    sqlite3 *db;                /* maintenance thread only; NULL: closed */
     char *path;
     const struct sg_log *log;
     int version;
-    pthread_mutex_t pool_mu;
+    const struct sg_migration *migrations;
+    size_t nmigrations;
+    int target;
+    dev_t dev;                  /* the file we opened, to notice when */
+    ino_t ino;                  /* it is deleted or replaced */
+    ino_t side_ino[2];          /* its -wal and -shm (0: none yet) */
+    bool readonly;              /* main connection opened read-only */
+    pthread_mutex_t pool_mu;    /* guards pool, npool, pool_gen */
     sqlite3 *pool[POOL_MAX];
     int npool;
+    unsigned pool_gen;          /* bumped by a reopen: old ones are closed */
 };
+
+/* unavailable - the main connection is closed (a reopen failed) */
+static int unavailable(const struct sg_store *s, struct sg_err *err)
+{
+    sg_err_set(err, "database %s is not open (reopening failed; retrying)",
+               s->path);
+    return SG_EDB;
+}
+
+#define NEED_DB(s, err) do {                                            \
+        if ((s)->db == NULL)                                            \
+            return unavailable((s), (err));                             \
+    } while (0)
 
 /* db_status - map an SQLite result code to sg_status, with text */
 static int db_status(sqlite3 *db, int rc, const char *what,
@@ -54,17 +80,32 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
     return db_status(db, sqlite3_prepare_v2(db, sql, -1, st, NULL), sql, err);
 }
 
-/* db_open - one connection in multi-thread mode, WAL, busy timeout */
-static int db_open(const char *path, int busy_ms, sqlite3 **out,
-                   struct sg_err *err)
+/* is_corrupt - the last error of db says the file is damaged */
+static bool is_corrupt(sqlite3 *db)
+{
+    int primary = db ? sqlite3_extended_errcode(db) & 0xff : 0;
+
+    return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+}
+
+/*
+ * db_open - one connection in multi-thread mode, WAL, busy timeout. Only
+ * the main connection creates the file: a pool connection finding it gone
+ * fails, and the maintenance thread notices and reopens. *corrupt (when
+ * not NULL) tells whether a failure was a damaged file.
+ */
+static int db_open(const char *path, int busy_ms, bool create, sqlite3 **out,
+                   bool *corrupt, struct sg_err *err)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE
-                             | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             | (create ? SQLITE_OPEN_CREATE : 0)
+                             | SQLITE_OPEN_NOMUTEX, NULL);
 
     if (rc != SQLITE_OK) {
         rc = db_status(db, rc, path, err);
+        if (corrupt != NULL)
+            *corrupt = is_corrupt(db);
         sqlite3_close(db);
         return rc;
     }
@@ -73,6 +114,8 @@ static int db_open(const char *path, int busy_ms, sqlite3 **out,
     rc = exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
               "set journal mode", err);
     if (rc != SG_OK) {
+        if (corrupt != NULL)
+            *corrupt = is_corrupt(db);
         sqlite3_close(db);
         return rc;
     }
@@ -271,11 +314,225 @@ static int migrate(struct sg_store *s, const struct sg_migration *m, size_t n,
     return SG_OK;
 }
 
+/* quick_check - PRAGMA quick_check is "ok", or the first problem in err */
+static int quick_check(sqlite3 *db, bool *corrupt, struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(db, "PRAGMA quick_check(1)", &st, err);
+
+    if (rc != SG_OK) {
+        *corrupt = is_corrupt(db);
+        return rc;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL
+        && strcmp((const char *) sqlite3_column_text(st, 0), "ok") != 0) {
+        sg_err_set(err, "integrity check: %s", sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        *corrupt = true;
+        return SG_EDB;
+    }
+    rc = db_status(db, rc, "integrity check", err);
+    *corrupt = rc != SG_OK && is_corrupt(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * open_main - open the main connection, create or migrate the schema, and
+ * remember which file it is. *corrupt tells a damaged file apart from the
+ * other failures.
+ */
+static int open_main(struct sg_store *s, bool check, bool *corrupt,
+                     struct sg_err *err)
+{
+    struct stat st;
+    int rc;
+
+    *corrupt = false;
+    rc = db_open(s->path, MAIN_BUSY_MS, true, &s->db, corrupt, err);
+    if (rc != SG_OK) {
+        s->db = NULL;
+        return rc;
+    }
+    if (check)
+        rc = quick_check(s->db, corrupt, err);
+    if (rc == SG_OK)
+        rc = exec(s->db, "BEGIN IMMEDIATE", "begin", err);
+    if (rc == SG_OK) {
+        rc = migrate(s, s->migrations, s->nmigrations, s->target, err);
+        if (rc == SG_OK)
+            rc = sync_builtin(s->db, err);
+        if (rc == SG_OK)
+            rc = exec(s->db, "COMMIT", "commit", err);
+        if (rc != SG_OK) {
+            *corrupt = *corrupt || is_corrupt(s->db);
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+    }
+    if (rc == SG_OK && stat(s->path, &st) < 0) {
+        sg_err_set(err, "%s: %s", s->path, strerror(errno));
+        rc = SG_EDB;
+    }
+    if (rc != SG_OK) {
+        sqlite3_close(s->db);
+        s->db = NULL;
+        return rc;
+    }
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    for (int i = 0; i < 2; i++) {
+        char side[4200];
+
+        snprintf(side, sizeof(side), "%s%s", s->path, i ? "-shm" : "-wal");
+        s->side_ino[i] = stat(side, &st) == 0 && st.st_dev == s->dev
+            ? st.st_ino : 0;
+    }
+    return SG_OK;
+}
+
+/*
+ * quarantine - move a damaged database (and its WAL, which must not be
+ * replayed into a new file) aside; nothing is deleted.
+ */
+static int quarantine(const char *path, char *saved, size_t size,
+                      struct sg_err *err)
+{
+    char stamp[32], from[4400], to[4400];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    if ((size_t) snprintf(saved, size, "%s.corrupt-%s", path, stamp) >= size
+        || strlen(saved) + 5 >= sizeof(to)) {
+        sg_err_set(err, "database path too long to move aside: %s", path);
+        return SG_EDB;
+    }
+    if (rename(path, saved) < 0) {
+        sg_err_set(err, "cannot move damaged %s aside to %s: %s", path, saved,
+                   strerror(errno));
+        return SG_EDB;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *suffix = i == 0 ? "-wal" : "-shm";
+
+        snprintf(from, sizeof(from), "%s%s", path, suffix);
+        snprintf(to, sizeof(to), "%s%s", saved, suffix);
+        if (rename(from, to) < 0 && errno != ENOENT) {
+            sg_err_set(err, "cannot move %s aside: %s", from,
+                       strerror(errno));
+            return SG_EDB;
+        }
+    }
+    return SG_OK;
+}
+
+/*
+ * open_ro - the fallback when the database cannot be written (read-only
+ * file, directory or filesystem): serve its policies and state, and fail
+ * every write until a reopen read-write works. Only a database at the
+ * current schema version: nothing can be migrated.
+ */
+static int open_ro(struct sg_store *s, struct sg_err *err)
+{
+    struct stat st;
+    int rc, version = 0;
+
+    char *uri, path[3 * 4096];
+    size_t o = 0;
+
+    /* The path inside a URI: '?', '#' and '%' percent-encoded. */
+    for (const char *c = s->path; *c != '\0' && o + 4 < sizeof(path); c++)
+        o += (size_t) (strchr("?#%", *c) != NULL
+                       ? snprintf(path + o, 4, "%%%02X", (unsigned char) *c)
+                       : (path[o] = *c, 1));
+    path[o] = '\0';
+    /*
+     * A WAL database cannot be read where its -shm cannot be created (a
+     * read-only directory): then it is opened immutable, as the file is.
+     */
+    for (int immutable = 0; immutable < 2; immutable++) {
+        uri = sqlite3_mprintf("file:%s?mode=ro%s", path,
+                              immutable ? "&immutable=1" : "");
+        if (uri == NULL) {
+            sg_err_set(err, "out of memory");
+            return SG_ENOMEM;
+        }
+        rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY
+                             | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+        sqlite3_free(uri);
+        if (rc == SQLITE_OK) {
+            sqlite3_busy_timeout(s->db, MAIN_BUSY_MS);
+            sqlite3_extended_result_codes(s->db, 1);
+            rc = user_version(s->db, &version, err);
+            if (rc == SG_OK)
+                break;
+        } else {
+            rc = db_status(s->db, rc, s->path, err);
+        }
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
+    if (s->db == NULL)
+        return rc;
+    if (rc == SG_OK && version != s->target) {
+        sg_err_set(err, "%s is read-only at schema version %d (this "
+                   "smtpguard needs %d)", s->path, version, s->target);
+        rc = SG_EDB;
+    }
+    if (rc == SG_OK && stat(s->path, &st) < 0)
+        rc = SG_EDB;
+    if (rc != SG_OK) {
+        sqlite3_close(s->db);
+        s->db = NULL;
+        return rc;
+    }
+    s->version = version;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->side_ino[0] = s->side_ino[1] = 0;
+    s->readonly = true;
+    return SG_OK;
+}
+
+/* open_any - read-write, else read-only with the first error in *err */
+static int open_any(struct sg_store *s, bool check, bool *corrupt,
+                    struct sg_err *err)
+{
+    struct sg_err ro_err;
+    int rc;
+
+    s->readonly = false;
+    rc = open_main(s, check, corrupt, err);
+    if (rc == SG_OK || *corrupt || access(s->path, F_OK) < 0)
+        return rc;
+    if (open_ro(s, &ro_err) != SG_OK)
+        return rc;
+    if (check && s->log != NULL) {     /* at start; later ones: flushes */
+        struct sg_args args;
+
+        sg_args_init(&args);
+        sg_args_add(&args, "operation", "open read-write");
+        sg_args_add(&args, "error", "%s (serving it read-only meanwhile)",
+                    err->msg);
+        sg_log_event(s->log, SG_EV_DB_ERROR, SG_ACT_NONE, NULL, &args);
+    }
+    return SG_OK;
+}
+
+bool sg_store_readonly(const struct sg_store *s)
+{
+    return s->readonly;
+}
+
 int sg_store_open_with(const char *path, const struct sg_log *log,
                        const struct sg_migration *m, size_t n, int target,
                        struct sg_store **out, struct sg_err *err)
 {
     struct sg_store *s = calloc(1, sizeof(*s));
+    char saved[4200];
+    bool corrupt;
     int rc;
 
     if (s == NULL || (s->path = strdup(path)) == NULL) {
@@ -284,18 +541,21 @@ int sg_store_open_with(const char *path, const struct sg_log *log,
         return SG_ENOMEM;
     }
     s->log = log;
+    s->migrations = m;
+    s->nmigrations = n;
+    s->target = target;
     pthread_mutex_init(&s->pool_mu, NULL);
-    rc = db_open(path, MAIN_BUSY_MS, &s->db, err);
-    if (rc == SG_OK)
-        rc = exec(s->db, "BEGIN IMMEDIATE", "begin", err);
-    if (rc == SG_OK) {
-        rc = migrate(s, m, n, target, err);
+    rc = open_any(s, true, &corrupt, err);
+    if (rc != SG_OK && corrupt) {
+        /* Mail must keep flowing: keep the damaged file, start anew. */
+        struct sg_err why = *err;
+
+        rc = quarantine(path, saved, sizeof(saved), err);
         if (rc == SG_OK)
-            rc = sync_builtin(s->db, err);
+            rc = open_main(s, false, &corrupt, err);
         if (rc == SG_OK)
-            rc = exec(s->db, "COMMIT", "commit", err);
-        if (rc != SG_OK)
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            log_kv2(log, SG_EV_DB_CORRUPT, "database", path, "error",
+                    why.msg, "saved", saved);
     }
     if (rc != SG_OK) {
         sg_store_close(s);
@@ -303,6 +563,65 @@ int sg_store_open_with(const char *path, const struct sg_log *log,
     }
     *out = s;
     return SG_OK;
+}
+
+bool sg_store_file_changed(struct sg_store *s, const char **how)
+{
+    struct stat st;
+
+    if (s->db == NULL) {
+        *how = "unavailable";
+        return true;
+    }
+    if (stat(s->path, &st) < 0) {
+        *how = "deleted";
+        return errno == ENOENT;
+    }
+    if (st.st_dev != s->dev || st.st_ino != s->ino) {
+        *how = "replaced";
+        return true;
+    }
+    return false;
+}
+
+static void close_pool(struct sg_store *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    for (int i = 0; i < s->npool; i++)
+        sqlite3_close(s->pool[i]);
+    s->npool = 0;
+    s->pool_gen++;
+    pthread_mutex_unlock(&s->pool_mu);
+}
+
+int sg_store_reopen(struct sg_store *s, bool *created, struct sg_err *err)
+{
+    const char *how;
+    bool moved = sg_store_file_changed(s, &how) && s->db != NULL;
+    struct stat st;
+    bool corrupt;
+
+    close_pool(s);
+    /* Closing the last connection checkpoints into the old file. */
+    sqlite3_close(s->db);
+    s->db = NULL;
+    /*
+     * When the file was deleted or replaced, SQLite leaves the old WAL and
+     * shared-memory files at the path (it sees the database moved and
+     * does not checkpoint them away). Opened with the new file, that WAL
+     * would be replayed into it: old pages over new ones. Remove them,
+     * but only if they are still the very files we had open.
+     */
+    for (int i = 0; moved && i < 2; i++) {
+        char side[4200];
+
+        snprintf(side, sizeof(side), "%s%s", s->path, i ? "-shm" : "-wal");
+        if (s->side_ino[i] != 0 && stat(side, &st) == 0
+            && st.st_dev == s->dev && st.st_ino == s->side_ino[i])
+            unlink(side);
+    }
+    *created = stat(s->path, &st) < 0 && errno == ENOENT;
+    return open_any(s, false, &corrupt, err);
 }
 
 int sg_store_open(const char *path, const struct sg_log *log,
@@ -316,12 +635,16 @@ void sg_store_close(struct sg_store *s)
 {
     if (s == NULL)
         return;
-    for (int i = 0; i < s->npool; i++)
-        sqlite3_close(s->pool[i]);
+    close_pool(s);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->pool_mu);
     free(s->path);
     free(s);
+}
+
+const char *sg_store_path(const struct sg_store *s)
+{
+    return s->path;
 }
 
 int sg_store_schema_version(struct sg_store *s)
@@ -499,10 +822,11 @@ static int load_overrides(struct sg_store *s, struct sg_err *err)
 int sg_store_load_config(struct sg_store *s, const struct sg_config *prev,
                          struct sg_config **out, struct sg_err *err)
 {
-    struct sg_config *cfg = sg_config_new();
+    struct sg_config *cfg;
     int rc;
 
-    if (cfg == NULL) {
+    NEED_DB(s, err);
+    if ((cfg = sg_config_new()) == NULL) {
         sg_err_set(err, "out of memory");
         return SG_ENOMEM;
     }
@@ -530,8 +854,11 @@ int sg_store_serials(struct sg_store *s, int64_t *policy, int64_t *bans,
                      struct sg_err *err)
 {
     sqlite3_stmt *st;
-    int rc = prepare(s->db, "SELECT key, value FROM meta WHERE key IN "
-                     "('policy_serial', 'ban_serial')", &st, err);
+    int rc;
+
+    NEED_DB(s, err);
+    rc = prepare(s->db, "SELECT key, value FROM meta WHERE key IN "
+                 "('policy_serial', 'ban_serial')", &st, err);
 
     if (rc != SG_OK)
         return rc;
@@ -570,11 +897,13 @@ int sg_store_load_bans(struct sg_store *s, sg_time_t now, struct sg_ban **rows,
 {
     sqlite3_stmt *st;
     size_t cap = 0;
-    int rc = prepare(s->db, "SELECT kind, key, reason, created, expires "
-                     "FROM bans WHERE expires > ?", &st, err);
+    int rc;
 
     *rows = NULL;
     *n = 0;
+    NEED_DB(s, err);
+    rc = prepare(s->db, "SELECT kind, key, reason, created, expires "
+                 "FROM bans WHERE expires > ?", &st, err);
     if (rc != SG_OK)
         return rc;
     sqlite3_bind_int64(st, 1, now);
@@ -671,21 +1000,34 @@ int sg_store_write_ban(struct sg_store *s, const struct sg_ban *ban,
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st;
+    unsigned gen;
     int rc;
 
     pthread_mutex_lock(&s->pool_mu);
     if (s->npool > 0)
         db = s->pool[--s->npool];
+    gen = s->pool_gen;
     pthread_mutex_unlock(&s->pool_mu);
-    if (db == NULL && (rc = db_open(s->path, POOL_BUSY_MS, &db, err)) != SG_OK)
+    if (db == NULL
+        && (rc = db_open(s->path, POOL_BUSY_MS, false, &db, NULL, err))
+        != SG_OK)
         return rc;
     rc = prepare(db, ban_sql, &st, err);
     if (rc == SG_OK) {
         rc = bind_ban_step(db, st, ban, err);
         sqlite3_finalize(st);
     }
+    /*
+     * A connection to a file that has since been replaced is not kept, and
+     * what it wrote went to the old file: the ban stays unwritten, so the
+     * next flush puts it in the new one.
+     */
     pthread_mutex_lock(&s->pool_mu);
-    if (s->npool < POOL_MAX) {
+    if (gen != s->pool_gen && rc == SG_OK) {
+        sg_err_set(err, "write ban: the database was reopened meanwhile");
+        rc = SG_ERETRY;
+    }
+    if (s->npool < POOL_MAX && gen == s->pool_gen) {
         s->pool[s->npool++] = db;
         db = NULL;
     }
@@ -702,6 +1044,7 @@ int sg_store_flush(struct sg_store *s, const struct sg_flush_batch *b,
 
     if (b->nrates == 0 && b->ndomains == 0 && b->nbans == 0)
         return SG_OK;
+    NEED_DB(s, err);
     rc = exec(s->db, "BEGIN IMMEDIATE", "begin flush", err);
     if (rc != SG_OK)
         return rc;
@@ -768,7 +1111,7 @@ int sg_store_purge(struct sg_store *s, sg_time_t now, sg_time_t ip_window,
 
     if (bans_deleted != NULL)
         *bans_deleted = 0;
-
+    NEED_DB(s, err);
     rc = exec(s->db, "BEGIN IMMEDIATE", "begin purge", err);
     if (rc != SG_OK)
         return rc;

@@ -15,6 +15,7 @@
 #ifndef SG_STORE_H
 #define SG_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,9 @@ struct sg_store;
  * Open the database at `path`, creating it (schema, defaults) when it does
  * not exist and migrating an older schema in place. Refuses a database
  * newer than this build, or a file that is not an smtpguard database.
+ * A damaged file (not a database, or failing PRAGMA quick_check) is moved
+ * aside to PATH.corrupt-STAMP with its WAL and a new database created;
+ * database_corrupt says where the old one went.
  * Logs database_created / schema_migrated. Then refreshes setting_info,
  * the catalogue table and missing default settings.
  */
@@ -55,7 +59,30 @@ int sg_store_open_with(const char *path, const struct sg_log *log,
                        struct sg_err *err);
 
 void sg_store_close(struct sg_store *store);
+
+/*
+ * True when the file at the path is no longer the one open (*how is
+ * "deleted" or "replaced"), or the store is closed after a failed reopen
+ * ("unavailable"). Maintenance thread only.
+ */
+bool sg_store_file_changed(struct sg_store *store, const char **how);
+
+/*
+ * True when the database could only be opened read-only (a read-only file,
+ * directory or filesystem at open): policies and state are read from it,
+ * every write fails, and the engine tries read-write again every 10 s.
+ */
+bool sg_store_readonly(const struct sg_store *store);
+
+/*
+ * Close every connection and open the path again, creating and migrating
+ * as sg_store_open() does (*created: no file was there). On failure the
+ * store stays closed: every call fails with SG_EDB until a reopen works.
+ */
+int sg_store_reopen(struct sg_store *store, bool *created,
+                    struct sg_err *err);
 int sg_store_schema_version(struct sg_store *store);
+const char *sg_store_path(const struct sg_store *store);
 
 /* Build a new snapshot from the policy tables, starting from `prev`'s
  * values (or the defaults). Sets catalogue overrides. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -473,6 +474,145 @@ START_TEST(test_live_reload_and_signal)
 }
 END_TEST
 
+
+/* unlink_db - the database file and its WAL and shared-memory files */
+static void unlink_db(const char *path)
+{
+    char name[4200];
+
+    unlink(path);
+    snprintf(name, sizeof(name), "%s-wal", path);
+    unlink(name);
+    snprintf(name, sizeof(name), "%s-shm", path);
+    unlink(name);
+}
+
+static long setting_now(enum sg_setting id)
+{
+    struct sg_config *cfg = sg_confhold_get(&eng->conf);
+    long v = (long) sg_config_get(cfg, id);
+
+    sg_config_unref(cfg);
+    return v;
+}
+
+START_TEST(test_db_deleted_recreated)
+{
+    struct sg_verdict v;
+    const char *db = temp_db_of(eng);
+
+    policy("UPDATE settings SET value = '2' WHERE name = 'maxSMTPipConnects'");
+    for (int i = 0; i < 3; i++)
+        connect_once("192.0.2.60", &v);
+    ck_assert_int_eq(v.action, SG_ACT_CLOSE);
+    sg_engine_tick(eng);
+    ck_assert_int_eq(db_count("SELECT count(*) FROM bans"), 1);
+    /* Deleted under the running daemon; more counting meanwhile. */
+    unlink_db(db);
+    connect_once("192.0.2.61", &v);
+    connect_once("192.0.2.61", &v);
+    capture_reset();
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("id=00290012"), 1);
+    ck_assert_int_eq(capture_count("how=deleted created=yes bans=1"), 1);
+    ck_assert_int_eq(capture_count("id=00290009"), 1);  /* created */
+    ck_assert_int_eq(db_count("SELECT count(*) FROM bans WHERE key = "
+                              "'192.0.2.60'"), 1);
+    ck_assert_int_eq(db_count("SELECT count FROM rate_windows WHERE key = "
+                              "'conn:192.0.2.61'"), 2);
+    /* The new file's policies (the defaults) are in force; the ban too. */
+    ck_assert_int_eq(setting_now(SG_SET_max_ip_connects), 20);
+    ck_assert_int_eq(connect_once("192.0.2.60", &v), SG_ACT_CLOSE);
+    ck_assert_int_eq(capture_count("id=00290006"), 0);
+}
+END_TEST
+
+START_TEST(test_db_replaced_by_restore)
+{
+    struct sg_verdict v;
+    const char *db = temp_db_of(eng);
+    const char *other = temp_db("restored.db");
+    struct sg_store *s;
+    struct sg_err err;
+
+    policy("UPDATE settings SET value = '1' WHERE name = 'maxSMTPipConnects'");
+    connect_once("192.0.2.62", &v);
+    ck_assert_int_eq(connect_once("192.0.2.62", &v), SG_ACT_CLOSE);
+    sg_engine_tick(eng);
+    /* A "backup" with its own policy, moved into place. */
+    ck_assert_int_eq(sg_store_open(other, &test_log, &s, &err), SG_OK);
+    sg_store_close(s);
+    test_sql(other, "UPDATE settings SET value = '7' WHERE name = "
+             "'MaxErrors'");
+    ck_assert_int_eq(db_count_in(other, "SELECT value FROM settings WHERE "
+                                 "name = 'MaxErrors'"), 7);
+    ck_assert_int_eq(rename(other, db), 0);
+    capture_reset();
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("how=replaced created=no bans=1"), 1);
+    ck_assert_int_eq(db_count("SELECT value FROM settings WHERE name = "
+                              "'MaxErrors'"), 7);
+    ck_assert_int_eq(setting_now(SG_SET_max_errors), 7);
+    ck_assert_int_eq(db_count("SELECT count(*) FROM bans WHERE key = "
+                              "'192.0.2.62'"), 1);
+    ck_assert_int_eq(connect_once("192.0.2.62", &v), SG_ACT_CLOSE);
+    /* Bans written from a worker reach the new file, not the old one. */
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("id=00290006"), 0);
+}
+END_TEST
+
+START_TEST(test_db_fail_mode)
+{
+    char dir[] = "/tmp/sgfail.XXXXXX", away[64], path[128];
+    struct sg_engine_opts o = { path, &test_log, fake_clock, NULL,
+                                TEST_DNS_NOWHERE };
+    struct sg_err err;
+    struct sg_verdict v;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/sg.db", dir);
+    snprintf(away, sizeof(away), "%s.away", dir);
+    sg_engine_close(eng, "test");
+    ck_assert_int_eq(sg_engine_open(&o, &eng, &err), SG_OK);
+    test_sql(path, "UPDATE settings SET value = 'tempfail' WHERE name = "
+             "'databaseFailMode'; UPDATE settings SET value = '0' WHERE "
+             "name IN ('DoSPF', 'DoFCrDNS')");
+    sg_engine_tick(eng);
+    ck_assert_int_eq(connect_once("192.0.2.70", &v), SG_ACT_NONE);
+    /* The directory goes away: nothing can be written or recreated. */
+    ck_assert_int_eq(rename(dir, away), 0);
+    capture_reset();
+    sg_engine_tick(eng);
+    ck_assert_int_ge(capture_count("id=00290006"), 1);
+    ck_assert_uint_gt(sg_engine_db_failing(eng), 0);
+    ck_assert_int_eq(connect_once("192.0.2.71", &v), SG_ACT_TEMPFAIL);
+    ck_assert_str_eq(v.code, "451");
+    ck_assert_int_eq(capture_count("id=00290014"), 1);
+    /* Back: reopened, the counts held meanwhile written, mail accepted. */
+    ck_assert_int_eq(rename(away, dir), 0);
+    capture_reset();
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("id=00290007"), 1);     /* recovered */
+    ck_assert_uint_eq(sg_engine_db_failing(eng), 0);
+    ck_assert_int_eq(connect_once("192.0.2.71", &v), SG_ACT_NONE);
+    ck_assert_int_eq(db_count_in(path, "SELECT count FROM rate_windows "
+                                 "WHERE key = 'conn:192.0.2.70'"), 1);
+    /* Open mode (the default) serves from memory through the fault. */
+    test_sql(path, "UPDATE settings SET value = 'open' WHERE name = "
+             "'databaseFailMode'");
+    sg_engine_tick(eng);
+    ck_assert_int_eq(rename(dir, away), 0);
+    sg_engine_tick(eng);
+    ck_assert_uint_gt(sg_engine_db_failing(eng), 0);
+    ck_assert_int_eq(connect_once("192.0.2.72", &v), SG_ACT_NONE);
+    ck_assert_int_eq(rename(away, dir), 0);
+    sg_engine_tick(eng);
+    ck_assert_int_eq(db_count_in(path, "SELECT count FROM rate_windows "
+                                 "WHERE key = 'conn:192.0.2.72'"), 1);
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
     Suite *s = suite_create("policy");
@@ -493,6 +633,9 @@ Suite *policy_suite(void)
     tcase_add_test(tc, test_catalogue_override_monitor);
     tcase_add_test(tc, test_session_alloc_failure);
     tcase_add_test(tc, test_live_reload_and_signal);
+    tcase_add_test(tc, test_db_deleted_recreated);
+    tcase_add_test(tc, test_db_replaced_by_restore);
+    tcase_add_test(tc, test_db_fail_mode);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -2,6 +2,7 @@
  * test_store.c - database creation, migrations, validation triggers,
  * policy loading and the persistence of state
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -461,6 +462,79 @@ START_TEST(test_state_round_trip)
 }
 END_TEST
 
+
+/* saved_copy - the PATH.corrupt-* file next to path, or NULL */
+static char *saved_copy(const char *path)
+{
+    static char found[4096 + 512];
+    char dir[4096], *slash;
+    const char *base;
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    *slash = '\0';
+    base = slash + 1;
+    found[0] = '\0';
+    ck_assert_ptr_nonnull(d = opendir(dir));
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, base, strlen(base)) == 0
+            && strstr(e->d_name, ".corrupt-") != NULL
+            && strstr(e->d_name, "-wal") == NULL
+            && strstr(e->d_name, "-shm") == NULL)
+            snprintf(found, sizeof(found), "%s/%s", dir, e->d_name);
+    closedir(d);
+    return found[0] ? found : NULL;
+}
+
+START_TEST(test_corrupt_moved_aside)
+{
+    const char *p = temp_db("garbage.db");
+    char *saved, buf[64];
+    struct sg_store *s;
+    FILE *fp;
+
+    /* Not a database at all: kept byte for byte, a new one made. */
+    ck_assert_ptr_nonnull(fp = fopen(p, "w"));
+    for (int i = 0; i < 200; i++)
+        fputs("this is not an SQLite database, it is a text file\n", fp);
+    fclose(fp);
+    capture_reset();
+    s = open_store(p);
+    sg_store_close(s);
+    ck_assert_int_eq(capture_count("id=00290013"), 1);
+    ck_assert_int_eq(capture_count("id=00290009"), 1);
+    ck_assert_ptr_nonnull(saved = saved_copy(p));
+    ck_assert_ptr_nonnull(fp = fopen(saved, "r"));
+    ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), fp));
+    fclose(fp);
+    ck_assert_str_eq(buf, "this is not an SQLite database, it is a text "
+                     "file\n");
+    ck_assert_int_eq(query_int(p, "PRAGMA user_version"), SG_SCHEMA_VERSION);
+
+    /* A real database with a damaged table page. */
+    p = temp_db("damaged.db");
+    sg_store_close(open_store(p));
+    test_sql(p, "PRAGMA journal_mode=DELETE; CREATE TABLE filler (x); "
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+             "WHERE i < 2000) INSERT INTO filler SELECT randomblob(200) "
+             "FROM n; PRAGMA journal_mode=WAL");
+    ck_assert_ptr_nonnull(fp = fopen(p, "r+"));
+    ck_assert_int_eq(fseek(fp, 4096L * 40, SEEK_SET), 0);
+    for (int i = 0; i < 4096 * 3; i++)
+        fputc(0xA5, fp);
+    fclose(fp);
+    capture_reset();
+    s = open_store(p);
+    sg_store_close(s);
+    ck_assert_int_eq(capture_count("id=00290013"), 1);
+    ck_assert_ptr_nonnull(saved_copy(p));
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM sqlite_master WHERE "
+                               "name = 'filler'"), 0);
+}
+END_TEST
+
 struct writer {
     struct sg_store *s;
     int id;
@@ -521,6 +595,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_load_config);
     tcase_add_test(tc, test_state_round_trip);
     tcase_add_test(tc, test_concurrent_ban_writes);
+    tcase_add_test(tc, test_corrupt_moved_aside);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
