@@ -1429,7 +1429,7 @@ class TestTimeout(AssertionError):
 
 
 def _alarm(signum, frame):
-    raise TestTimeout(f'test still running after {TEST_TIMEOUT}s '
+    raise TestTimeout(f'test still running after its time limit '
                       f'(SGITEST_TEST_TIMEOUT)')
 
 
@@ -1453,11 +1453,13 @@ class IntegrationTestCase(unittest.TestCase):
     # Zones ({name: zone file text}) for a private nsd; smtpguard then gets
     # --dns-servers pointing at it (env.nsd).
     dns_zones = None
+    # A class whose tests run long by design raises its own limit.
+    test_timeout = 0
 
     def setUp(self):
         super().setUp()
         previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.alarm(TEST_TIMEOUT)
+        signal.alarm(max(TEST_TIMEOUT, self.test_timeout))
 
         def disarm():
             signal.alarm(0)
