@@ -76,7 +76,8 @@ static void usage(FILE *fp)
 "  -d PATH      SQLite database; created with the default policies when\n"
 "               missing (default %s)\n"
 "  -u USER[:GROUP]  drop privileges to USER (and GROUP) after the socket\n"
-"               is open; a unix socket is given to them\n"
+"               is open; a unix socket is given to them. Required when\n"
+"               started as root: smtpguard never keeps running as root\n"
 "  -m MODE      permissions of a unix socket, octal (default 0660: give\n"
 "               Postfix access through the group, e.g. -u smtpguard:postfix)\n"
 "  -P PIDFILE   write the process ID to PIDFILE\n"
@@ -273,6 +274,29 @@ static void drop_privileges(const struct ids *ids, const char *user)
         die("still able to regain root after dropping to %s", user);
 }
 
+/*
+ * check_user - a daemon that reads the network never keeps root: as root,
+ * -u must name an unprivileged user (dropped to after binding); as anyone
+ * else, -u may only name that user.
+ */
+static void check_user(struct options *o, const struct ids *ids)
+{
+    if (geteuid() == 0) {
+        if (ids == NULL)
+            die("refusing to run as root: give -u USER[:GROUP], the user "
+                "to run as once the socket is bound (create one with "
+                "'adduser --system --group smtpguard')");
+        if (ids->uid == 0)
+            die("-u %s: refusing to run as root; name an unprivileged "
+                "user", o->user);
+        return;
+    }
+    if (ids != NULL && ids->uid != geteuid())
+        die("-u %s: only root can change user (running as uid %ld)",
+            o->user, (long) geteuid());
+    o->user = NULL;             /* already that user: nothing to drop */
+}
+
 /* socket_path - the file of a unix socket spec, or NULL */
 static const char *socket_path(const char *spec)
 {
@@ -333,9 +357,16 @@ static void open_socket(const struct options *o, const struct ids *ids)
     if (path == NULL)
         tcp_nodelay();
     if (path != NULL) {
-        if (chmod(path, o->socket_mode) < 0)
+        struct stat st;
+
+        /* Only the socket libmilter just made: never through a symlink. */
+        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)
+            || st.st_uid != geteuid())
+            die("%s is not the socket just created (replaced by a symlink "
+                "or another file?)", path);
+        if (fchmodat(AT_FDCWD, path, o->socket_mode, AT_SYMLINK_NOFOLLOW) < 0)
             die("chmod %s: %s", path, strerror(errno));
-        if (ids != NULL && chown(path, ids->uid, ids->gid) < 0)
+        if (ids != NULL && lchown(path, ids->uid, ids->gid) < 0)
             die("chown %s: %s", path, strerror(errno));
     }
 }
@@ -459,8 +490,7 @@ int main(int argc, char **argv)
     log.arg = NULL;
     if (o.user != NULL)
         lookup_user(o.user, &ids);
-    else if (geteuid() == 0)
-        fprintf(stderr, "smtpguard: warning: running as root; use -u\n");
+    check_user(&o, o.user ? &ids : NULL);
     if (smfi_register(milter_desc) == MI_FAILURE)
         die("smfi_register failed");
     if (!o.foreground)

@@ -46,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
 DEFAULT_TIMEOUT = 10.0          # any single wait
+GUARD_USER = 'smtpguard'        # what every smtpguard runs as (-u)
 POSTFIX_BIN = '/usr/sbin/postfix'
 POSTCONF_BIN = '/usr/sbin/postconf'
 POSTFIX_DAEMON_DIR = '/usr/lib/postfix/sbin'
@@ -56,6 +57,12 @@ RSYSLOG_CONF_NAME = 'sgitest-rsyslog.conf'   # identifies our rsyslogd
 OWNER_TAG = '# sgitest-owner-lock: '
 
 KEEP = os.environ.get('SGITEST_KEEP') == '1'   # keep temp dirs for debugging
+# SGITEST_VALGRIND=1: every smtpguard runs under memcheck; an error or a
+# definite leak makes it exit 99, which fails the test that stops it.
+VALGRIND = ['valgrind', '--quiet', '--error-exitcode=99', '--leak-check=full',
+            '--errors-for-leak-kinds=definite', '--show-leak-kinds=definite',
+            '--track-fds=no', '--num-callers=30'] \
+    if os.environ.get('SGITEST_VALGRIND') == '1' else []
 
 
 class HarnessError(AssertionError):
@@ -552,8 +559,8 @@ class Guard:
         assert self.proc is None or self.proc.poll() is not None, \
             'smtpguard already running'
         self.started_at = self.env.syslog.log.mark()
-        argv = [smtpguard_binary(), '-f', '-l', '-p', self.socket_spec,
-                '-d', self.db] + self.args
+        argv = VALGRIND + [smtpguard_binary(), '-f', '-l', '-p',
+                           self.socket_spec, '-d', self.db] + self.args
         with open(self.stderr_path, 'ab') as f:
             f.write(('=== ' + ' '.join(argv) + '\n').encode())
         self.proc = spawn(argv, self.stderr_path)
@@ -1344,10 +1351,14 @@ class Env:
         if self.dns_zones:
             self.nsd = NSD(os.path.join(self.root, 'nsd'),
                            self.dns_zones).start()
+        # smtpguard refuses to run as root: every guard drops to this user.
+        pw = ensure_system_user(GUARD_USER)
         # A database created once; each test starts from a copy.
-        g = Guard(self, os.path.join(self.root, 'template'),
-                  f'inet:{self.guard_port}@127.0.0.1',
-                  ['--dns-servers', self.dns_server()])
+        template = os.path.join(self.root, 'template')
+        os.makedirs(template)
+        os.chown(template, pw.pw_uid, pw.pw_gid)
+        g = Guard(self, template, f'inet:{self.guard_port}@127.0.0.1',
+                  ['--dns-servers', self.dns_server(), '-u', GUARD_USER])
         self.guards.append(g)
         g.start()
         rc = g.stop()
@@ -1385,6 +1396,9 @@ class Env:
         given policy written before it starts. owner: user name that gets
         the database directory (for -u)."""
         args = ['--dns-servers', self.dns_server()] + list(args)
+        if '-u' not in args:
+            args += ['-u', GUARD_USER]
+            owner = owner or GUARD_USER
         g = Guard(self, os.path.join(self.root, 'guards', name),
                   socket_spec or f'inet:{self.guard_port}@127.0.0.1', args)
         for suffix in ('', '-wal', '-shm'):

@@ -12,6 +12,8 @@ fails if mounting is refused).
 """
 
 import os
+import pwd
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -76,6 +78,10 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
             if os.path.exists(g.db + suffix):
                 shutil.move(g.db + suffix, db + suffix)
         g.db = db
+        pw = pwd.getpwnam(harness.GUARD_USER)
+        os.chown(directory, pw.pw_uid, pw.pw_gid)
+        for name in os.listdir(directory):
+            os.chown(os.path.join(directory, name), pw.pw_uid, pw.pw_gid)
         return g
 
     # -- database faults
@@ -245,7 +251,7 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
         g = self.env.new_guard(self._testMethodName, start=False,
                                socket_spec=f'unix:{sockdir}/s.sock')
         argv = [harness.smtpguard_binary(), '-f', '-l', '-p',
-                g.socket_spec, '-d', g.db]
+                g.socket_spec, '-d', g.db, '-u', harness.GUARD_USER]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(f'socket directory {sockdir} does not exist', r.stderr)
@@ -258,3 +264,36 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
         self.addCleanup(self._stop_guard, g)
         g.start()
         self.assertTrue(g.running())
+
+    def test_privileges(self):
+        """Never root after start: no -u as root, or -u root, is refused
+        with a message; the daemon runs as its user; a pid file path that
+        is a symlink is refused, its target untouched."""
+        g = self.env.new_guard(self._testMethodName, start=False)
+        base = [harness.smtpguard_binary(), '-f', '-l', '-p', g.socket_spec,
+                '-d', g.db]
+        for extra, msg in (([], 'refusing to run as root: give -u'),
+                           (['-u', 'root'], '-u root: refusing to run as '
+                            'root')):
+            r = subprocess.run(base + extra, capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(msg, r.stderr)
+        target = os.path.join(self.env.root, 'precious')
+        with open(target, 'w') as f:
+            f.write('keep me\n')
+        pidfile = os.path.join(g.dir, 'smtpguard.pid')
+        os.symlink(target, pidfile)
+        r = subprocess.run(base + ['-u', harness.GUARD_USER, '-P', pidfile],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f'pid file {pidfile}', r.stderr)
+        with open(target) as f:
+            self.assertEqual(f.read(), 'keep me\n')
+        os.unlink(pidfile)
+        self.addCleanup(self._stop_guard, g)
+        g.start()
+        with open(f'/proc/{g.pid}/status') as f:
+            uid = int(re.search(r'^Uid:\s+\d+\s+(\d+)', f.read(), re.M)
+                      .group(1))
+        self.assertEqual(uid, pwd.getpwnam(harness.GUARD_USER).pw_uid)
