@@ -4,7 +4,9 @@
 #
 # Integration tests start a private Postfix, rsyslog and smtpguard on
 # loopback and need root (for Postfix) and the packages of
-# contrib/install-deps.sh --test.
+# contrib/install-deps.sh --test. Last, the integration suite runs once more
+# with every smtpguard under valgrind's memcheck: an error or a definite
+# leak fails the test that stops it.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -23,4 +25,7 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 CK_FORK=no ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DSG_SANITIZE=ON
+echo "=== build: integration tests under valgrind memcheck"
+(cd build && SGITEST_VALGRIND=1 SG_CRASH_CYCLES=20 \
+    ctest -L integration --output-on-failure --timeout 900)
 echo "=== all tests passed"
