@@ -122,7 +122,8 @@ def start_guard(build, tmp, name, dns_server, settings, cache=True):
     log = open(os.path.join(tmp, f'{name}.log'), 'w')
     proc = subprocess.Popen([os.path.join(build, 'milter', 'smtpguard'), '-f',
                              '-p', f'inet:{port}@127.0.0.1', '-d', db, '-r',
-                             dns_server], stdout=log, stderr=log)
+                             dns_server] + harness.run_as(tmp),
+                            stdout=log, stderr=log)
     wait_port(port, proc, 'smtpguard')
     for _ in range(100):
         try:

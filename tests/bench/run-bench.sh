@@ -200,8 +200,14 @@ pids+=($!)
 noop_pid=$!
 if [[ $subject_is_smtpguard == 1 ]]; then
     # DNS checks have their own benchmark; no lookup leaves the machine.
+    # As root it must drop to a user (install-deps.sh creates smtpguard).
+    user_opts=()
+    if [[ $(id -u) == 0 ]]; then
+        user_opts=(-u smtpguard)
+        chown smtpguard: "$tmp"
+    fi
     "$subject" -f -p "$subject_sock" -d "$db" -r 127.0.0.1:9 \
-        >"$tmp/subject.log" 2>&1 &
+        "${user_opts[@]}" >"$tmp/subject.log" 2>&1 &
 else
     "$subject" -p "$subject_sock" >"$tmp/subject.log" 2>&1 &
 fi

@@ -1178,6 +1178,16 @@ class Client:
         self.close()
 
 
+def run_as(directory):
+    """smtpguard's -u when we are root (it refuses to stay root), with
+    `directory` given to that user; nothing otherwise."""
+    if os.geteuid() != 0:
+        return []
+    pw = ensure_system_user(GUARD_USER)
+    os.chown(directory, pw.pw_uid, pw.pw_gid)
+    return ['-u', GUARD_USER]
+
+
 def ensure_system_user(name):
     """Create a system user (useradd --system) unless it exists."""
     try:

@@ -150,7 +150,8 @@ def main():
     log = open(os.path.join(tmp, 'smtpguard.log'), 'w')
     g = subprocess.Popen([os.path.join(build, 'milter', 'smtpguard'), '-f',
                           '-p', f'inet:{port}@127.0.0.1', '-d', db, '-r',
-                          nsd.server], stdout=log, stderr=log)
+                          nsd.server] + harness.run_as(tmp),
+                         stdout=log, stderr=log)
     load = None
     try:
         for _ in range(200):
