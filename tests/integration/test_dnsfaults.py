@@ -1,0 +1,109 @@
+"""DNS faults between smtpguard and its resolver: a dead server, answers
+later than the timeout, SERVFAIL, REFUSED, truncated UDP answers (the TCP
+retry must work), answers with a wrong ID or for another question, random
+bytes; and in the zone data: a CNAME loop, NODATA next to NXDOMAIN, a TXT
+reason of several KB.
+
+A proxy of our own (faultproxy.py) sits between smtpguard and the test
+nsd. Every session must finish within dnsMaxWait plus a margin, a failed
+DNSBL zone counts as not listed and is logged (dns_lookup_failed), forged
+answers are never believed, and the daemon serves the next session.
+"""
+
+import time
+
+from harness import IntegrationTestCase
+from test_milter_protocol import LoadClientMixin
+from faultproxy import FaultProxy
+from test_dns import ZONES
+
+BUDGET_MS = 1000
+FAULT_ZONES = dict(ZONES)
+FAULT_ZONES.update({
+    # 192.0.2.10 listed (with a 3 KB reason: TCP), .30 a CNAME loop, .31
+    # only a TXT record (NODATA for A), .32 absent (NXDOMAIN).
+    'fbl.test': """
+10.2.0.192   A      127.0.0.2
+10.2.0.192   TXT    """ + ' '.join(['"' + 'r' * 250 + '"'] * 12) + """
+30.2.0.192   CNAME  30.2.0.192.fbl.test.
+31.2.0.192   TXT    "only text here"
+""",
+})
+SQL = ("INSERT INTO dnsbl_zones (zone, weight, answers, txt) VALUES "
+       "('fbl.test', 2, '127.0.0.2', 1);")
+
+
+class DnsFaultTest(LoadClientMixin, IntegrationTestCase):
+
+    dns_zones = FAULT_ZONES
+
+    def setUp(self):
+        super().setUp()
+        self.proxy = FaultProxy(self.env.nsd.server)
+        self.addCleanup(self.proxy.close)
+        self.g = self.start_guard(
+            start=False, args=['--dns-servers', self.proxy.server],
+            settings={'DoFCrDNS': 0, 'DoSPF': 0, 'dnsTimeout': 300,
+                      'dnsRetries': 1, 'dnsMaxWait': BUDGET_MS,
+                      'dnsCacheSize': 0})
+        self.g.sql_script(SQL)
+        self.g.start()
+
+    def session(self, client):
+        t0 = time.monotonic()
+        run = self.loadclient('--mail', 'someone@sender.test', '--rcpt',
+                              'user@example.test', client=client,
+                              expect_rc=None)
+        took = time.monotonic() - t0
+        self.assertLess(took, BUDGET_MS / 1000 + 1.0,
+                        f'{client}: {took:.2f} s\n{run}')
+        return run, took
+
+    def test_server_faults(self):
+        """Each fault: the listed client gets through (the zone failed, it
+        does not count), within the budget, with dns_lookup_failed; then
+        a good answer refuses it again."""
+        took = {}
+        for mode in ('pass', 'down', 'slow', 'servfail', 'refused',
+                     'wrong_id', 'wrong_question', 'garbage', 'pass'):
+            self.proxy.mode = mode
+            since = self.g.mark()
+            run, took[mode] = self.session('192.0.2.10')
+            if mode == 'pass':
+                self.assertEqual(run.result, 'rejected', str(run))
+                self.assertIn('blocked using fbl.test',
+                              run.stages('rcpt')[0].get('code', ''))
+                continue
+            self.assertEqual(run.result, 'accepted', f'{mode}: {run}')
+            ev = self.g.wait_event('dns_lookup_failed', since,
+                                   client='192.0.2.10')
+            self.assertEqual(ev['name'], '10.2.0.192.fbl.test', str(ev))
+            self.assertTrue(self.g.running())
+        print('\nDNS fault session times (s): ' + ', '.join(
+            f'{m} {t:.2f}' for m, t in took.items()))
+        # Timeouts take the budget at most; rcodes come back at once.
+        self.assertLess(took['servfail'], 0.5)
+        self.assertLess(took['refused'], 0.5)
+
+    def test_truncated_retried_over_tcp(self):
+        """UDP answers truncated: the same verdict as without, over TCP."""
+        self.proxy.mode = 'truncate'
+        run, _ = self.session('192.0.2.10')
+        self.assertEqual(run.result, 'rejected', str(run))
+        self.assertGreater(self.proxy.count('tcp', 'truncate'), 0)
+        self.assertGreater(self.proxy.count('udp', 'truncate'), 0)
+
+    def test_zone_data_faults(self):
+        """A CNAME loop and NODATA are "not listed", as NXDOMAIN is; a
+        3 KB TXT reason arrives (over TCP) and is cut to fit the reply."""
+        since = self.g.mark()
+        for client in ('192.0.2.30', '192.0.2.31', '192.0.2.32'):
+            run, _ = self.session(client)
+            self.assertEqual(run.result, 'accepted', f'{client}: {run}')
+        self.g.assert_no_event('dnsbl_listed', since)
+        run, _ = self.session('192.0.2.10')
+        self.assertEqual(run.result, 'rejected', str(run))
+        code = run.stages('rcpt')[0].get('code', '')
+        self.assertIn('rrrrrrrr', code)
+        self.assertLess(len(code), 1000)
+        self.assertGreater(self.proxy.count('tcp'), 0)
