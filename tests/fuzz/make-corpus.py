@@ -131,7 +131,16 @@ spf_seed = ['v=spf1 -all', 'v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ~all',
             'v=spf1 redirect=_spf.example.com', 'v=spf1 -all exp=exp.%{d}',
             '%{i} is not one of %{d}\'s servers', 'v=spf1 a/24//64 mx/0 -all']
 cve_42118 = 'v=spf1 a:' + '%{d}' * 500 + 'x' * 2100 + '.example.com'
-spf_bad = [cve_42118, 'v=spf1 a:' + '%{d}' * 23 + '.example.com',
+# libspf2's 2021 CVEs, by shape: URL-encoding upper-case macros written
+# with sprintf (CVE-2021-33912), reversal with every delimiter
+# (CVE-2021-33913), long macro-laden explanations (CVE-2021-20314).
+cve_2021 = ['v=spf1 exists:%{S}%{S}%{S}%{S}%{L}%{O}.x.com -all',
+            'v=spf1 exists:%{Lr}%{Sr-+}%{H}%{I}.x.com',
+            'v=spf1 exists:%{lr-.+,/_=}%{lr-.+,/_=}%{lr-.+,/_=}.x.com',
+            'v=spf1 exists:%{l1r-.+,/_=}%{o2r-.+,/_=}.x.com',
+            '%{L}%{S}%{O}%{H}%{C}%{R}%{T}%{I}%{P}%{V}' * 40,
+            'v=spf1 -all exp=%{L}%{L}%{L}%{L}.exp.x.com']
+spf_bad = cve_2021 + [cve_42118, 'v=spf1 a:' + '%{d}' * 23 + '.example.com',
            'v=spf1 a:' + '%{d}' * 25 + '.example.com',
            'v=spf1 exists:%{lr1000}.%{sr-}.x.com',
            'v=spf1 exists:%{l128r-+,/_=.}.example.com',
