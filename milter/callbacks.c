@@ -5,11 +5,14 @@
  *
  * Per-session state is the library's sg_session, kept with smfi_setpriv,
  * never in thread-locals: libmilter may run one session's callbacks on
- * different worker threads.
+ * different worker threads. Live sessions are also on one list: the ones
+ * still open when the daemon stops are left to the exit, and stay
+ * reachable (memcheck tells a leak from them).
  */
 #include <arpa/inet.h>          /* inet_ntop */
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -18,6 +21,46 @@
 
 static pthread_rwlock_t engine_lock;
 static struct sg_engine *engine;
+
+struct live {
+    struct live *prev, *next;
+    struct sg_session *s;
+};
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct live live_head = { &live_head, &live_head, NULL };
+
+static struct live *live_add(struct sg_session *s)
+{
+    struct live *l = malloc(sizeof(*l));
+
+    if (l == NULL)
+        return NULL;
+    l->s = s;
+    pthread_mutex_lock(&live_mu);
+    l->next = live_head.next;
+    l->prev = &live_head;
+    live_head.next->prev = l;
+    live_head.next = l;
+    pthread_mutex_unlock(&live_mu);
+    return l;
+}
+
+static void live_remove(struct live *l)
+{
+    pthread_mutex_lock(&live_mu);
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    pthread_mutex_unlock(&live_mu);
+    free(l);
+}
+
+/* session_of - the session of this connection, NULL before CONNECT */
+static struct sg_session *session_of(SMFICTX *ctx)
+{
+    struct live *l = smfi_getpriv(ctx);
+
+    return l != NULL ? l->s : NULL;
+}
 
 void milter_engine_set(struct sg_engine *eng)
 {
@@ -118,6 +161,7 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *hostname,
     struct sg_engine *eng = enter();
     struct sg_session_info info;
     struct sg_session *s;
+    struct live *l = NULL;
     struct sg_verdict v;
     char buf[INET6_ADDRSTRLEN];
     sfsistat rc;
@@ -129,11 +173,15 @@ static sfsistat mlfi_connect(SMFICTX *ctx, char *hostname,
     info.service = smfi_getsymval(ctx, "{daemon_name}");
     info.mta_host = smfi_getsymval(ctx, "j");
     s = sg_session_new(eng, &info);
+    if (s != NULL && (l = live_add(s)) == NULL) {
+        sg_session_free(s);
+        s = NULL;
+    }
     if (s == NULL) {
         sg_verdict_session_alloc(&v);
         rc = milter_apply(ctx, &v);
     } else {
-        smfi_setpriv(ctx, s);
+        smfi_setpriv(ctx, l);
         sg_session_connect(s, &v);
         rc = milter_apply(ctx, &v);
     }
@@ -156,7 +204,7 @@ static sfsistat run_stage(SMFICTX *ctx, const char *where, stage_fn fn,
                           const void *arg, const char *queue_id)
 {
     struct sg_engine *eng = enter();
-    struct sg_session *s = smfi_getpriv(ctx);
+    struct sg_session *s = session_of(ctx);
     struct sg_verdict v;
     sfsistat rc;
 
@@ -200,7 +248,7 @@ static sfsistat mlfi_helo(SMFICTX *ctx, char *helo)
 static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
     const char *qid = smfi_getsymval(ctx, "i");
-    struct sg_session *s = smfi_getpriv(ctx);
+    struct sg_session *s = session_of(ctx);
 
     /* Postfix and Sendmail both send {auth_authen} with MAIL FROM. */
     if (s != NULL)
@@ -237,7 +285,7 @@ static sfsistat mlfi_unknown(SMFICTX *ctx, const char *cmd)
 static sfsistat end_message(SMFICTX *ctx)
 {
     struct sg_engine *eng = enter();
-    struct sg_session *s = smfi_getpriv(ctx);
+    struct sg_session *s = session_of(ctx);
 
     if (eng == NULL)
         return SMFIS_CONTINUE;
@@ -262,7 +310,7 @@ static void add_header(void *arg, const char *name, const char *value)
 static sfsistat mlfi_eom(SMFICTX *ctx)
 {
     struct sg_engine *eng = enter();
-    struct sg_session *s = smfi_getpriv(ctx);
+    struct sg_session *s = session_of(ctx);
 
     if (eng == NULL)
         return SMFIS_CONTINUE;
@@ -282,14 +330,17 @@ static sfsistat mlfi_abort(SMFICTX *ctx)
 static sfsistat mlfi_close(SMFICTX *ctx)
 {
     struct sg_engine *eng = enter();
-    struct sg_session *s = smfi_getpriv(ctx);
+    struct live *l = smfi_getpriv(ctx);
 
     /* close may come without connect: no private data then. Once the
      * engine is retired the process is exiting: leave the memory. */
     if (eng == NULL)
         return SMFIS_CONTINUE;
     smfi_setpriv(ctx, NULL);
-    sg_session_free(s);
+    if (l != NULL) {
+        sg_session_free(l->s);
+        live_remove(l);
+    }
     leave();
     return SMFIS_CONTINUE;
 }

@@ -61,7 +61,7 @@ KEEP = os.environ.get('SGITEST_KEEP') == '1'   # keep temp dirs for debugging
 # definite leak makes it exit 99, which fails the test that stops it.
 VALGRIND = ['valgrind', '--quiet', '--error-exitcode=99', '--leak-check=full',
             '--errors-for-leak-kinds=definite', '--show-leak-kinds=definite',
-            '--track-fds=no', '--num-callers=30'] \
+            '--track-fds=no', '--num-callers=30', '--vgdb=no'] \
     if os.environ.get('SGITEST_VALGRIND') == '1' else []
 
 
