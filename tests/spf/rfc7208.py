@@ -191,9 +191,18 @@ class ThreadedTCP(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
 
 def start_servers():
-    udp = ThreadedUDP(('127.0.0.1', 0), UDPHandler)
-    port = udp.server_address[1]
-    tcp = ThreadedTCP(('127.0.0.1', port), TCPHandler)
+    # One port for both: the kernel's free UDP port may be a TCP port in
+    # use (a client's, after the load tests), so try again then.
+    for _ in range(50):
+        udp = ThreadedUDP(('127.0.0.1', 0), UDPHandler)
+        port = udp.server_address[1]
+        try:
+            tcp = ThreadedTCP(('127.0.0.1', port), TCPHandler)
+            break
+        except OSError:
+            udp.server_close()
+    else:
+        sys.exit('rfc7208: no port free for both UDP and TCP')
     for s in (udp, tcp):
         threading.Thread(target=s.serve_forever, daemon=True).start()
     return port

@@ -443,14 +443,25 @@ static void peer_start(struct peer *p, enum peer_mode mode, int delay_ms)
     memset(p, 0, sizeof(*p));
     p->mode = mode;
     p->delay_ms = delay_ms;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    p->udp = socket(AF_INET, SOCK_DGRAM, 0);
-    ck_assert_int_eq(bind(p->udp, (struct sockaddr *) &sa, sizeof(sa)), 0);
-    getsockname(p->udp, (struct sockaddr *) &sa, &sl);
-    p->port = ntohs(sa.sin_port);
-    p->tcp = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(p->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    ck_assert_int_eq(bind(p->tcp, (struct sockaddr *) &sa, sizeof(sa)), 0);
+    /* One port for both; the kernel's free UDP port may be a TCP port in
+     * use by some client, so try again then. */
+    for (int tries = 0;; tries++) {
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sa.sin_port = 0;
+        p->udp = socket(AF_INET, SOCK_DGRAM, 0);
+        ck_assert_int_eq(bind(p->udp, (struct sockaddr *) &sa, sizeof(sa)),
+                         0);
+        sl = sizeof(sa);
+        getsockname(p->udp, (struct sockaddr *) &sa, &sl);
+        p->port = ntohs(sa.sin_port);
+        p->tcp = socket(AF_INET, SOCK_STREAM, 0);
+        setsockopt(p->tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(p->tcp, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+            break;
+        ck_assert_int_lt(tries, 50);
+        close(p->udp);
+        close(p->tcp);
+    }
     ck_assert_int_eq(listen(p->tcp, 16), 0);
     p->forger = socket(AF_INET, SOCK_DGRAM, 0);
     sa.sin_port = 0;
