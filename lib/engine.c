@@ -273,6 +273,16 @@ static void reload_bans(struct sg_engine *eng)
     free(rows);
 }
 
+unsigned sg_engine_db_failing(struct sg_engine *eng)
+{
+    unsigned failures;
+
+    pthread_mutex_lock(&eng->mu);
+    failures = eng->db_failures;
+    pthread_mutex_unlock(&eng->mu);
+    return failures;
+}
+
 /*
  * check_file - reopen the database when its file was deleted or replaced,
  * or when writes keep failing (a read-only or full filesystem that was
@@ -288,9 +298,7 @@ static void check_file(struct sg_engine *eng)
     bool created, changed;
     unsigned failures;
 
-    pthread_mutex_lock(&eng->mu);
-    failures = eng->db_failures;
-    pthread_mutex_unlock(&eng->mu);
+    failures = sg_engine_db_failing(eng);
     changed = sg_store_file_changed(eng->store, &how);
     if (sg_store_readonly(eng->store) && ++eng->readonly_ticks % 10 == 0)
         failures = 10;          /* try read-write again */
@@ -314,16 +322,6 @@ static void check_file(struct sg_engine *eng)
     sg_args_add(&args, "bans", "%zu", stats.bans);
     sg_args_add(&args, "windows", "%zu", stats.windows);
     sg_log_event(eng->log, SG_EV_DB_REPLACED, SG_ACT_NONE, NULL, &args);
-}
-
-unsigned sg_engine_db_failing(struct sg_engine *eng)
-{
-    unsigned failures;
-
-    pthread_mutex_lock(&eng->mu);
-    failures = eng->db_failures;
-    pthread_mutex_unlock(&eng->mu);
-    return failures;
 }
 
 void sg_engine_tick(struct sg_engine *eng)
