@@ -425,7 +425,8 @@ void sg_session_connect(struct sg_session *s, struct sg_verdict *v)
         return;                 /* no address (local submission): no limits */
     if (check_lists(s, v) || s->exempt)
         return;
-    if (check_db(s, v) || check_ban(s, v) || check_frequency(s, v) || check_concurrency(s, v))
+    if (check_db(s, v) || check_ban(s, v) || check_frequency(s, v)
+        || check_concurrency(s, v))
         return;
     sg_rep_start(s);
     sg_rep_stage(s, SG_DNS_STAGE_CONNECT, NULL, v);
