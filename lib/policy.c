@@ -261,7 +261,7 @@ void sg_session_free(struct sg_session *s)
     sg_free(s);
 }
 
-/* check_exempt - deny list first, then the exemption lists */
+/* check_lists - deny list first, then the exemption lists */
 static bool check_lists(struct sg_session *s, struct sg_verdict *v)
 {
     static const enum sg_iplist exempt_lists[] = {
@@ -275,7 +275,11 @@ static bool check_lists(struct sg_session *s, struct sg_verdict *v)
         sg_args_add(&args, "entry", "%s", entry);
         if (sg_pol_fire(s, SG_EV_DENY_STRICT,
                  sg_config_get(s->cfg, SG_SET_do_deny_connect), "DenyConnect",
-                 0, &args, STAGE_CONNECT, v))
+                 sg_config_get(s->cfg, SG_SET_score_deny_connect), &args,
+                 STAGE_CONNECT, v))
+            return true;
+        /* Score mode: the deny list still comes before the exemptions. */
+        if (sg_pol_score_check(s, STAGE_CONNECT, v))
             return true;
     }
     for (size_t i = 0; i < sizeof(exempt_lists) / sizeof(exempt_lists[0]);
