@@ -146,8 +146,9 @@ static void engine_free(struct sg_engine *eng)
     free(eng);
 }
 
-int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
-                   struct sg_err *err)
+/* engine_open - sg_engine_open(), or with `version` its -n variant */
+static int engine_open(const struct sg_engine_opts *opts, int *version,
+                       struct sg_engine **out, struct sg_err *err)
 {
     struct sg_engine *eng = calloc(1, sizeof(*eng));
     struct sg_config *cfg;
@@ -185,13 +186,16 @@ int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
         rc = SG_ENOMEM;
         goto fail;
     }
-    if ((rc = sg_store_open(opts->db_path, eng->log, &eng->store, err))
-        != SG_OK)
+    rc = version != NULL
+        ? sg_store_open_check(opts->db_path, eng->log, version, &eng->store,
+                              err)
+        : sg_store_open(opts->db_path, eng->log, &eng->store, err);
+    if (rc != SG_OK)
         goto fail;
     if ((rc = sg_store_serials(eng->store, &eng->policy_serial,
                                &eng->ban_serial, err)) != SG_OK)
         goto fail;
-    if ((rc = reload(eng, "start")) != SG_OK) {
+    if ((rc = reload(eng, version != NULL ? "check" : "start")) != SG_OK) {
         sg_err_set(err, "cannot read the policy tables of %s", opts->db_path);
         goto fail;
     }
@@ -216,6 +220,18 @@ int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
 fail:
     engine_free(eng);
     return rc;
+}
+
+int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
+                   struct sg_err *err)
+{
+    return engine_open(opts, NULL, out, err);
+}
+
+int sg_engine_open_check(const struct sg_engine_opts *opts, int *version,
+                         struct sg_engine **out, struct sg_err *err)
+{
+    return engine_open(opts, version, out, err);
 }
 
 void sg_engine_ban(struct sg_engine *eng, const struct sg_ban *ban)
@@ -289,7 +305,7 @@ unsigned sg_engine_db_failing(struct sg_engine *eng)
  * fixed may need a fresh connection); then write everything held in
  * memory into it and load its policies and bans at this tick.
  */
-static void check_file(struct sg_engine *eng)
+static bool check_file(struct sg_engine *eng)
 {
     const char *how = NULL;
     struct sg_state_stats stats;
@@ -303,17 +319,17 @@ static void check_file(struct sg_engine *eng)
     if (sg_store_readonly(eng->store) && ++eng->readonly_ticks % 10 == 0)
         failures = 10;          /* try read-write again */
     if (!changed && !(failures > 0 && failures % 10 == 0))
-        return;
+        return false;
     if (sg_store_reopen(eng->store, &created, &err) != SG_OK) {
         sg_engine_db_result(eng, "reopen database", false, &err);
-        return;
+        return false;
     }
     if (!sg_store_readonly(eng->store))
         sg_state_mark_all_dirty(eng->state);
     eng->policy_serial = -1;    /* load what this file holds */
     eng->ban_serial = -1;
     if (!changed || strcmp(how, "unavailable") == 0)
-        return;
+        return true;
     sg_state_stats(eng->state, &stats);
     sg_args_init(&args);
     sg_args_add(&args, "database", "%s", sg_store_path(eng->store));
@@ -322,9 +338,16 @@ static void check_file(struct sg_engine *eng)
     sg_args_add(&args, "bans", "%zu", stats.bans);
     sg_args_add(&args, "windows", "%zu", stats.windows);
     sg_log_event(eng->log, SG_EV_DB_REPLACED, SG_ACT_NONE, NULL, &args);
+    return true;
 }
 
-void sg_engine_tick(struct sg_engine *eng)
+/*
+ * tick - one maintenance pass: notice a deleted or replaced file, flush
+ * the counters when `do_flush` (or the file was just reopened, so that
+ * what memory holds lands in it now), pick up policy and ban changes,
+ * purge when due.
+ */
+static void tick(struct sg_engine *eng, bool do_flush)
 {
     int64_t policy, bans;
     struct sg_err err;
@@ -337,9 +360,11 @@ void sg_engine_tick(struct sg_engine *eng)
     eng->reload_requested = false;
     pthread_mutex_unlock(&eng->mu);
 
-    check_file(eng);
+    if (check_file(eng))
+        do_flush = true;
     /* Flush first, so our own writes are in before we look at serials. */
-    flush(eng);
+    if (do_flush || requested)
+        flush(eng);
     if (sg_store_serials(eng->store, &policy, &bans, &err) != SG_OK) {
         sg_engine_db_result(eng, "poll changes", false, &err);
         policy = eng->policy_serial;
@@ -380,25 +405,51 @@ void sg_engine_tick(struct sg_engine *eng)
     sg_config_unref(cfg);
 }
 
+void sg_engine_tick(struct sg_engine *eng)
+{
+    tick(eng, true);
+}
+
+/*
+ * maintenance - the thread: wakes every SG_POLL_SECONDS to look for policy
+ * and ban changes (two integers read from the database: cheap), whatever
+ * flushInterval says, so that a change written by anyone is in force
+ * within 2 seconds; flushes the counters every flushInterval seconds.
+ * SIGHUP wakes it at once.
+ */
+#define SG_POLL_SECONDS 1
+
 static void *maintenance(void *arg)
 {
     struct sg_engine *eng = arg;
+    struct timespec last_flush, ts;
 
+    clock_gettime(CLOCK_MONOTONIC, &last_flush);
     pthread_mutex_lock(&eng->mu);
     while (!eng->stop) {
-        struct sg_config *cfg = sg_confhold_get(&eng->conf);
-        struct timespec ts;
+        struct sg_config *cfg;
+        sg_time_t interval;
+        bool do_flush;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += sg_config_get(cfg, SG_SET_flush_interval);
-        sg_config_unref(cfg);
+        ts.tv_sec += SG_POLL_SECONDS;
         while (!eng->stop && !eng->reload_requested)
             if (pthread_cond_timedwait(&eng->cv, &eng->mu, &ts) == ETIMEDOUT)
                 break;
         if (eng->stop)
             break;
         pthread_mutex_unlock(&eng->mu);
-        sg_engine_tick(eng);
+        cfg = sg_confhold_get(&eng->conf);
+        interval = sg_config_get(cfg, SG_SET_flush_interval);
+        sg_config_unref(cfg);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        /* Due when a whole interval has passed, give or take 50 ms. */
+        do_flush = (ts.tv_sec - last_flush.tv_sec) * 1000
+            + (ts.tv_nsec - last_flush.tv_nsec) / 1000000
+            >= interval * 1000 - 50;
+        if (do_flush)
+            last_flush = ts;
+        tick(eng, do_flush);
         pthread_mutex_lock(&eng->mu);
     }
     pthread_mutex_unlock(&eng->mu);

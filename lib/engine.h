@@ -2,11 +2,11 @@
  * engine.h - one smtpguard policy engine: store, shared state, published
  * policy snapshot, and the maintenance thread that keeps them in step
  *
- * The maintenance thread wakes every flushInterval (1 s by default) or when
- * asked, and in this order: reloads the policy when SIGHUP asked for it or
- * the database's policy serial moved; reloads bans when their serial moved
- * (an operator lifted one); writes the dirty counters in one transaction;
- * purges expired rows now and then. It is the only user of the store's
+ * The maintenance thread wakes every second or when asked, and in this
+ * order: writes the dirty counters in one transaction when flushInterval
+ * (1 s by default) has passed; reloads the policy when SIGHUP asked for it
+ * or the database's policy serial moved; reloads bans when their serial
+ * moved (an operator lifted one); purges expired rows now and then. It is the only user of the store's
  * main connection. Workers only touch memory, except to write a new ban
  * through at once (pooled connection, bounded busy wait).
  *
@@ -64,6 +64,14 @@ struct sg_engine {
 
 int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,
                    struct sg_err *err);
+/*
+ * For -n: open as sg_engine_open() does, but on sg_store_open_check()'s
+ * read-only copy: settings and lists are validated (and refused ones
+ * logged) as at start, the file is never changed. *version: the file's
+ * schema version. Close with sg_engine_close() (nothing is written).
+ */
+int sg_engine_open_check(const struct sg_engine_opts *opts, int *version,
+                         struct sg_engine **out, struct sg_err *err);
 int sg_engine_start(struct sg_engine *eng);
 /* Ask for a reload (SIGHUP); async-signal-unsafe, call from a thread. */
 void sg_engine_request_reload(struct sg_engine *eng);
