@@ -24,6 +24,9 @@ def _long_txt(text, size=250):
 # CVE-2023-42118: "v=spf1 a:" then many %{d} macros and ~4 KB of text;
 # too big for UDP (nsd sets TC), so it arrives over TCP.
 CVE_RECORD = 'v=spf1 a:' + '%{d}' * 500 + 'x' * 2100 + '.spf.test'
+# The same shape as the explanation of a record that fails: 500 %{d} and
+# ~4 KB of text, over TCP too. It must not reach libspf2's macro compiler.
+CVE_EXPLANATION = '%{d}' * 500 + 'x' * 4000
 
 SPF_ZONE = """
 pass      TXT  "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all"
@@ -56,6 +59,8 @@ h11 A 203.0.113.1
 void      TXT  "v=spf1 a:v1.spf.test a:v2.spf.test a:v3.spf.test ip4:192.0.2.0/24 -all"
 helo      TXT  "v=spf1 ip4:192.0.2.70 -all"
 cve       TXT  """ + _long_txt(CVE_RECORD) + """
+cveexp    TXT  "v=spf1 ip4:203.0.113.0/24 -all exp=bad.spf.test"
+bad       TXT  """ + _long_txt(CVE_EXPLANATION) + """
 """
 
 ZONES = {
@@ -397,6 +402,26 @@ class DnsTest(LoadClientMixin, IntegrationTestCase):
         ev = g.wait_event('SPFpermerror', since, client='192.0.2.50')
         self.assertTrue(g.running())
         self.assert_accepted(self.spf_run('user@pass.spf.test'))
+
+    def test_spf_cve_2023_42118_explanation(self):
+        """An explanation of the attack's shape (served over TCP) is not
+        handed to libspf2 and not used: fail without an explanation, and
+        the daemon keeps serving."""
+        g = self.guard(settings={'DoFCrDNS': 0})
+        since = g.mark()
+        for _ in range(2):      # the second from the cache
+            run = self.spf_run('x@cveexp.spf.test')
+            self.assertEqual(run.result, 'rejected', str(run))
+            self.assertEqual(
+                self.mail_code(run), '550 5.7.23 SPF fail for '
+                'x@cveexp.spf.test from 192.0.2.50 [smtpguard 00240108]')
+        ev = g.wait_event('SPFfail', since, client='192.0.2.50')
+        self.assertEqual(ev.get('explanation', ''), '')
+        self.assertTrue(g.running())
+        self.assert_accepted(self.spf_run('user@pass.spf.test'))
+        run = self.spf_run('user@fail.spf.test')
+        self.assertIn("is not one of fail.spf.test's designated",
+                      self.mail_code(run))
 
 
 if __name__ == '__main__':

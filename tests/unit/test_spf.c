@@ -3,12 +3,161 @@
  * the rewriting for libspf2, and the headers
  */
 #include <check.h>
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ldns/ldns.h>
+#include <spf2/spf.h>
 
 #include "spf.h"
 #include "spfrecord.h"
 #include "testutil.h"
+
+/*
+ * What libspf2's macro compiler is given. libspf2 calls its own exported
+ * SPF_record_compile_macro() through the PLT, so this definition in the
+ * test program stands in front of it: it notes the string and calls the
+ * real one.
+ */
+static char compiled[8][128];
+static int ncompiled;
+
+SPF_errcode_t SPF_record_compile_macro(SPF_server_t *srv,
+                                       SPF_response_t *resp,
+                                       SPF_macro_t **out, const char *text)
+{
+    SPF_errcode_t (*real)(SPF_server_t *, SPF_response_t *, SPF_macro_t **,
+                          const char *);
+
+    *(void **) &real = dlsym(RTLD_NEXT, "SPF_record_compile_macro");
+    ck_assert_ptr_nonnull(real);
+    if (ncompiled < 8)
+        snprintf(compiled[ncompiled++], sizeof(compiled[0]), "%s", text);
+    return real(srv, resp, out, text);
+}
+
+/* ---- a DNS peer serving TXT records over UDP (up to 4 KB) ---- */
+
+struct zone_rr {
+    const char *name, *txt;
+};
+
+struct txt_peer {
+    int fd;
+    uint16_t port;
+    pthread_t thread;
+    atomic_bool stop;
+    const struct zone_rr *zone;
+};
+
+static void *txt_peer_run(void *arg)
+{
+    struct txt_peer *p = arg;
+
+    while (!atomic_load(&p->stop)) {
+        struct pollfd pfd = { p->fd, POLLIN, 0 };
+        struct sockaddr_in from;
+        socklen_t sl = sizeof(from);
+        uint8_t buf[512], *wire = NULL;
+        ldns_pkt *q = NULL, *r;
+        const ldns_rr *qrr;
+        size_t len;
+        ssize_t n;
+        char *name;
+        bool found = false;
+
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        n = recvfrom(p->fd, buf, sizeof(buf), 0, (struct sockaddr *) &from,
+                     &sl);
+        if (n <= 0 || ldns_wire2pkt(&q, buf, (size_t) n) != LDNS_STATUS_OK)
+            continue;
+        qrr = ldns_rr_list_rr(ldns_pkt_question(q), 0);
+        name = ldns_rdf2str(ldns_rr_owner(qrr));
+        r = ldns_pkt_query_new(ldns_rdf_clone(ldns_rr_owner(qrr)),
+                               ldns_rr_get_type(qrr), LDNS_RR_CLASS_IN,
+                               LDNS_RD);
+        ldns_pkt_set_id(r, ldns_pkt_id(q));
+        ldns_pkt_set_qr(r, true);
+        ldns_pkt_set_aa(r, true);
+        for (const struct zone_rr *z = p->zone; z->name != NULL; z++) {
+            ldns_rr *rr;
+            size_t tl = strlen(z->txt);
+
+            if (strncasecmp(name, z->name, strlen(z->name)) != 0 ||
+                name[strlen(z->name)] != '.' || name[strlen(z->name) + 1])
+                continue;
+            found = true;
+            if (ldns_rr_get_type(qrr) != LDNS_RR_TYPE_TXT)
+                continue;
+            rr = ldns_rr_new();
+            ldns_rr_set_type(rr, LDNS_RR_TYPE_TXT);
+            ldns_rr_set_owner(rr, ldns_rdf_clone(ldns_rr_owner(qrr)));
+            ldns_rr_set_ttl(rr, 300);
+            for (size_t i = 0; i < tl || i == 0; i += 255) {
+                uint8_t s[256];
+                size_t sn = tl - i < 255 ? tl - i : 255;
+
+                s[0] = (uint8_t) sn;
+                memcpy(s + 1, z->txt + i, sn);
+                ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_STR,
+                                                           sn + 1, s));
+            }
+            ldns_pkt_push_rr(r, LDNS_SECTION_ANSWER, rr);
+        }
+        ldns_pkt_set_rcode(r, found ? LDNS_RCODE_NOERROR
+                           : LDNS_RCODE_NXDOMAIN);
+        if (ldns_pkt2wire(&wire, r, &len) == LDNS_STATUS_OK)
+            sendto(p->fd, wire, len, 0, (struct sockaddr *) &from, sl);
+        free(wire);
+        free(name);
+        ldns_pkt_free(r);
+        ldns_pkt_free(q);
+    }
+    return NULL;
+}
+
+static struct sg_dns *txt_peer_start(struct txt_peer *p,
+                                     const struct zone_rr *zone)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t sl = sizeof(sa);
+    struct sg_dns_opts o = { 0 };
+    struct sg_dns *dns;
+    struct sg_err err;
+    char servers[64];
+
+    memset(p, 0, sizeof(*p));
+    p->zone = zone;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    p->fd = socket(AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_eq(bind(p->fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+    getsockname(p->fd, (struct sockaddr *) &sa, &sl);
+    p->port = ntohs(sa.sin_port);
+    pthread_create(&p->thread, NULL, txt_peer_run, p);
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", p->port);
+    o.servers = servers;
+    o.timeout_ms = 1000;
+    o.retries = 0;
+    ck_assert_int_eq(sg_dns_new(&o, &dns, &err), SG_OK);
+    return dns;
+}
+
+static void txt_peer_stop(struct txt_peer *p, struct sg_dns *dns)
+{
+    sg_dns_free(dns);
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    close(p->fd);
+}
 
 static const char *const good[] = {
     "v=spf1",
@@ -131,6 +280,58 @@ START_TEST(test_exp_strings)
 }
 END_TEST
 
+/* An explanation of the attack's shape (CVE-2023-42118: many %{d}, then
+ * text) never reaches libspf2's macro compiler; neither does a good one,
+ * which our layer expands itself. */
+START_TEST(test_explanations_kept_from_libspf2)
+{
+    static char attack[3000];
+    static const struct zone_rr zone[] = {
+        { "bad.test", "v=spf1 -all exp=exp.bad.test" },
+        { "exp.bad.test", attack },
+        { "good.test", "v=spf1 -all exp=exp.good.test" },
+        { "exp.good.test", "%{i} is not one of %{d}'s servers" },
+        { "other.test", "not an SPF record" },
+        { "other.test", "v=spf1 -all" },
+        { NULL, NULL },
+    };
+    struct txt_peer p;
+    struct sg_dns *dns;
+    struct sg_spf_outcome out;
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+    size_t n = 0;
+
+    for (int i = 0; i < 500; i++)
+        n += (size_t) snprintf(attack + n, sizeof(attack) - n, "%%{d}");
+    memset(attack + n, 'x', sizeof(attack) - n - 1);
+    dns = txt_peer_start(&p, zone);
+    ck_assert_int_eq(sg_addr_parse("192.0.2.1", &ip), SG_OK);
+    ncompiled = 0;
+    ck_assert_int_eq(sg_mailaddr_parse("a@bad.test", &from), SG_OK);
+    sg_spf_check(dns, sg_dns_clock(dns) + 3000, &ip, "helo.test", &from,
+                 "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_FAIL);
+    ck_assert_str_eq(out.explanation, "");      /* over our bounds */
+    ck_assert_int_eq(sg_mailaddr_parse("a@good.test", &from), SG_OK);
+    sg_spf_check(dns, sg_dns_clock(dns) + 3000, &ip, "helo.test", &from,
+                 "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_FAIL);
+    ck_assert_str_eq(out.explanation,
+                     "192.0.2.1 is not one of good.test's servers");
+    ck_assert_int_eq(sg_mailaddr_parse("a@other.test", &from), SG_OK);
+    sg_spf_check(dns, sg_dns_clock(dns) + 3000, &ip, "helo.test", &from,
+                 "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_FAIL);
+    /* Only libspf2's own default explanation, once per check. */
+    ck_assert_int_ge(ncompiled, 1);
+    for (int i = 0; i < ncompiled; i++)
+        ck_assert_msg(strncmp(compiled[i], "Please%_see", 11) == 0,
+                      "libspf2 compiled '%s'", compiled[i]);
+    txt_peer_stop(&p, dns);
+}
+END_TEST
+
 START_TEST(test_rewrite_for_libspf2)
 {
     static const struct {
@@ -209,6 +410,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_attack_records);
     tcase_add_test(tc, test_exp_strings);
     tcase_add_test(tc, test_rewrite_for_libspf2);
+    tcase_add_test(tc, test_explanations_kept_from_libspf2);
     tcase_add_test(tc, test_headers);
     suite_add_tcase(s, tc);
     return s;
