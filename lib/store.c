@@ -429,19 +429,17 @@ static int quarantine(const char *path, char *saved, size_t size,
 }
 
 /*
- * open_ro - the fallback when the database cannot be written (read-only
- * file, directory or filesystem): serve its policies and state, and fail
- * every write until a reopen read-write works. Only a database at the
- * current schema version: nothing can be migrated.
+ * ro_connect - the main connection, read-only: the file is never written
+ * (nor its -wal), *version its user_version. A damaged file sets *corrupt.
  */
-static int open_ro(struct sg_store *s, struct sg_err *err)
+static int ro_connect(struct sg_store *s, int *version, bool *corrupt,
+                      struct sg_err *err)
 {
-    struct stat st;
-    int rc, version = 0;
-
+    int rc = SG_EDB;
     char *uri, path[3 * 4096];
     size_t o = 0;
 
+    *corrupt = false;
     /* The path inside a URI: '?', '#' and '%' percent-encoded. */
     for (const char *c = s->path; *c != '\0' && o + 4 < sizeof(path); c++)
         o += (size_t) (strchr("?#%", *c) != NULL
@@ -465,18 +463,36 @@ static int open_ro(struct sg_store *s, struct sg_err *err)
         if (rc == SQLITE_OK) {
             sqlite3_busy_timeout(s->db, MAIN_BUSY_MS);
             sqlite3_extended_result_codes(s->db, 1);
-            rc = user_version(s->db, &version, err);
+            rc = user_version(s->db, version, err);
             if (rc == SG_OK)
-                break;
+                return SG_OK;
+            *corrupt = is_corrupt(s->db);
         } else {
             rc = db_status(s->db, rc, s->path, err);
         }
         sqlite3_close(s->db);
         s->db = NULL;
+        if (*corrupt)
+            break;
     }
-    if (s->db == NULL)
+    return rc;
+}
+
+/*
+ * open_ro - the fallback when the database cannot be written (read-only
+ * file, directory or filesystem): serve its policies and state, and fail
+ * every write until a reopen read-write works. Only a database at the
+ * current schema version: nothing can be migrated.
+ */
+static int open_ro(struct sg_store *s, struct sg_err *err)
+{
+    struct stat st;
+    bool corrupt;
+    int rc, version = 0;
+
+    if ((rc = ro_connect(s, &version, &corrupt, err)) != SG_OK)
         return rc;
-    if (rc == SG_OK && version != s->target) {
+    if (version != s->target) {
         sg_err_set(err, "%s is read-only at schema version %d (this "
                    "smtpguard needs %d)", s->path, version, s->target);
         rc = SG_EDB;
@@ -629,6 +645,165 @@ int sg_store_open(const char *path, const struct sg_log *log,
 {
     return sg_store_open_with(path, log, sg_sql_migrations,
                               sg_sql_nmigrations, SG_SCHEMA_VERSION, out, err);
+}
+
+/*
+ * file_image - the database file read into an SQLite allocation (as
+ * sqlite3_deserialize() wants it), marked rollback-journal: a copy in
+ * memory cannot have a WAL. Only when the file has no -wal, so that all of
+ * it is in the file.
+ */
+static int file_image(const char *path, unsigned char **buf, size_t *size,
+                      struct sg_err *err)
+{
+    FILE *fp = fopen(path, "rb");
+    struct stat st;
+
+    *buf = NULL;
+    *size = 0;
+    if (fp == NULL || fstat(fileno(fp), &st) < 0) {
+        sg_err_set(err, "%s: %s", path, strerror(errno));
+        if (fp != NULL)
+            fclose(fp);
+        return SG_EDB;
+    }
+    *size = (size_t) st.st_size;
+    if (*size > 0 && (*buf = sqlite3_malloc64(*size)) == NULL) {
+        fclose(fp);
+        sg_err_set(err, "out of memory reading %s", path);
+        return SG_ENOMEM;
+    }
+    if (*size > 0 && fread(*buf, 1, *size, fp) != *size) {
+        sg_err_set(err, "%s: short read", path);
+        fclose(fp);
+        sqlite3_free(*buf);
+        *buf = NULL;
+        return SG_EDB;
+    }
+    fclose(fp);
+    if (*size >= 20 && (*buf)[18] == 2 && (*buf)[19] == 2)
+        (*buf)[18] = (*buf)[19] = 1;
+    return SG_OK;
+}
+
+/*
+ * check_copy - the database copied into memory without a write to the
+ * file or its directory: read as a file when it has no WAL, else through
+ * a read-only connection that uses the WAL and -shm already there (a
+ * running daemon's). The copy is checked, then migrated and refreshed as
+ * the daemon would do it in place.
+ */
+static int check_copy(struct sg_store *s, int *version, struct sg_err *err)
+{
+    const struct sg_log *log = s->log;
+    char wal[4200];
+    struct stat st;
+    sqlite3 *mem = NULL;
+    bool corrupt = false;
+    int rc, tables;
+
+    rc = db_status(NULL, sqlite3_open_v2(":memory:", &mem,
+                                         SQLITE_OPEN_READWRITE
+                                         | SQLITE_OPEN_CREATE
+                                         | SQLITE_OPEN_NOMUTEX, NULL),
+                   "open a memory database", err);
+    if (rc != SG_OK) {
+        sqlite3_close(mem);
+        return rc;
+    }
+    sqlite3_extended_result_codes(mem, 1);
+    snprintf(wal, sizeof(wal), "%s-wal", s->path);
+    if (stat(wal, &st) < 0 && errno == ENOENT) {
+        unsigned char *buf;
+        size_t size;
+
+        rc = file_image(s->path, &buf, &size, err);
+        if (rc == SG_OK && size > 0)
+            rc = db_status(mem, sqlite3_deserialize(mem, "main", buf,
+                                                    (sqlite3_int64) size,
+                                                    (sqlite3_int64) size,
+                                                    SQLITE_DESERIALIZE_FREEONCLOSE
+                                                    | SQLITE_DESERIALIZE_RESIZEABLE),
+                           "load the file", err);
+    } else if ((rc = ro_connect(s, version, &corrupt, err)) == SG_OK) {
+        sqlite3_backup *b = sqlite3_backup_init(mem, "main", s->db, "main");
+
+        if (b == NULL)
+            rc = db_status(mem, sqlite3_errcode(mem), "copy", err);
+        else {
+            int step = sqlite3_backup_step(b, -1);
+            int fin = sqlite3_backup_finish(b);
+
+            rc = db_status(s->db, step == SQLITE_DONE ? fin : step, "copy",
+                           err);
+            corrupt = is_corrupt(s->db) || is_corrupt(mem);
+        }
+        sqlite3_close(s->db);
+    }
+    s->db = mem;
+    if (rc == SG_OK && (rc = user_version(mem, version, err)) != SG_OK)
+        corrupt = is_corrupt(mem);
+    if (rc == SG_OK)
+        rc = quick_check(mem, &corrupt, err);
+    if (rc != SG_OK && corrupt) {
+        struct sg_err why = *err;
+
+        sg_err_set(err, "%s is damaged (%s): at start the daemon would "
+                   "move it aside to %s.corrupt-STAMP and start with a new "
+                   "database", s->path, why.msg, s->path);
+        return SG_EDB;
+    }
+    if (rc == SG_OK && (rc = table_count(mem, &tables, err)) == SG_OK) {
+        if (*version == 0 && tables > 0) {
+            sg_err_set(err, "%s is an SQLite database but not smtpguard's "
+                       "(user_version 0 and %d objects)", s->path, tables);
+            rc = SG_EINVAL;
+        } else if (*version > s->target) {
+            sg_err_set(err, "%s has schema version %d, newer than this "
+                       "smtpguard understands (%d)", s->path, *version,
+                       s->target);
+            rc = SG_EINVAL;
+        }
+    }
+    if (rc != SG_OK)
+        return rc;
+    s->log = NULL;              /* nothing is migrated: no events */
+    rc = exec(mem, "BEGIN", "begin", err);
+    if (rc == SG_OK)
+        rc = migrate(s, s->migrations, s->nmigrations, s->target, err);
+    if (rc == SG_OK)
+        rc = sync_builtin(mem, err);
+    if (rc == SG_OK)
+        rc = exec(mem, "COMMIT", "commit", err);
+    s->log = log;
+    return rc;
+}
+
+int sg_store_open_check(const char *path, const struct sg_log *log,
+                        int *version, struct sg_store **out,
+                        struct sg_err *err)
+{
+    struct sg_store *s = calloc(1, sizeof(*s));
+    int rc;
+
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        sg_err_set(err, "out of memory");
+        return SG_ENOMEM;
+    }
+    s->log = log;
+    s->migrations = sg_sql_migrations;
+    s->nmigrations = sg_sql_nmigrations;
+    s->target = SG_SCHEMA_VERSION;
+    s->readonly = true;
+    pthread_mutex_init(&s->pool_mu, NULL);
+    *version = 0;
+    if ((rc = check_copy(s, version, err)) != SG_OK) {
+        sg_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return SG_OK;
 }
 
 void sg_store_close(struct sg_store *s)

@@ -58,6 +58,18 @@ int sg_store_open_with(const char *path, const struct sg_log *log,
                        int target_version, struct sg_store **out,
                        struct sg_err *err);
 
+/*
+ * For the daemon's -n: open `path` read-only (neither it nor its WAL is
+ * ever written), check it (PRAGMA quick_check), and work on a copy in
+ * memory, migrated from *version (the file's schema version) to
+ * SG_SCHEMA_VERSION and refreshed as sg_store_open() would do in place.
+ * A damaged file, a foreign or newer database is an error naming it.
+ * Logs nothing; every later write goes to the copy.
+ */
+int sg_store_open_check(const char *path, const struct sg_log *log,
+                        int *version, struct sg_store **out,
+                        struct sg_err *err);
+
 void sg_store_close(struct sg_store *store);
 
 /*
