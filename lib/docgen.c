@@ -39,6 +39,29 @@ static void list(const char *params)
     }
 }
 
+/*
+ * cell - text for a Markdown table cell: '|' escaped; as a code span
+ * (code: a message template, whose <parameter> placeholders must survive
+ * rendering to HTML) or with '<' and '>' as entities.
+ */
+static void cell(const char *text, int code)
+{
+    if (code)
+        fputc('`', stdout);
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            fputs("\\|", stdout);
+        else if (!code && *p == '<')
+            fputs("&lt;", stdout);
+        else if (!code && *p == '>')
+            fputs("&gt;", stdout);
+        else
+            fputc(*p, stdout);
+    }
+    if (code)
+        fputc('`', stdout);
+}
+
 static void log_reference(void)
 {
     char sev[16];
@@ -76,8 +99,10 @@ static void log_reference(void)
     for (int i = 0; i < SG_EV_COUNT; i++) {
         const struct sg_event_def *e = sg_event_def((enum sg_event) i);
 
-        printf("| [%s](#%s) | %s | %s | %s |\n", e->name, e->id,
-               sg_severity_name(e->severity), e->id, e->message);
+        printf("| [%s](#%s) | %s | %s | ", e->name, e->id,
+               sg_severity_name(e->severity), e->id);
+        cell(e->message, 1);
+        puts(" |");
     }
     for (int f = 0; f < SG_FAC_COUNT; f++) {
         int any = 0;
@@ -96,10 +121,15 @@ static void log_reference(void)
                    e->name, e->id);
             printf("| | |\n|---|---|\n");
             printf("| Default Severity | %s |\n", sev);
-            printf("| Log Message | %s |\n", e->message);
-            printf("| Explanation | %s |\n", e->explanation);
-            printf("| Gateway Action | %s |\n", sg_action_name(e->action));
-            printf("| Recommended Action | %s |\n", e->recommended);
+            fputs("| Log Message | ", stdout);
+            cell(e->message, 1);
+            fputs(" |\n| Explanation | ", stdout);
+            cell(e->explanation, 0);
+            printf(" |\n| Gateway Action | %s |\n",
+                   sg_action_name(e->action));
+            fputs("| Recommended Action | ", stdout);
+            cell(e->recommended, 0);
+            puts(" |");
             printf("| Revision | %d |\n", e->revision);
             fputs("| Parameters | ", stdout);
             list(e->params);
