@@ -24,6 +24,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +51,8 @@ struct options {
 };
 
 static bool log_to_stderr;
+static struct sg_log *start_log;        /* set: die() logs start_failed */
+static const char *pidfile_written;     /* die() removes it */
 
 static const struct {
     const char *name;
@@ -80,15 +83,18 @@ static void usage(FILE *fp)
 "               started as root: smtpguard never keeps running as root\n"
 "  -m MODE      permissions of a unix socket, octal (default 0660: give\n"
 "               Postfix access through the group, e.g. -u smtpguard:postfix)\n"
-"  -P PIDFILE   write the process ID to PIDFILE\n"
+"  -P PIDFILE   write the process ID to PIDFILE, as USER (its directory\n"
+"               must be writable by USER, e.g. /run/smtpguard); removed\n"
+"               at exit\n"
 "  -f, --foreground  stay in the foreground\n"
-"  -l           log to standard error as well as to syslog\n"
+"  -l           also log to standard error (syslog always)\n"
 "  -L FACILITY  syslog facility (default mail)\n"
 "  -r, --dns-servers LIST  resolvers for the DNS checks, space-separated\n"
 "               ADDR[:PORT] or [ADDR6]:PORT; overrides the dnsServers\n"
 "               setting and /etc/resolv.conf\n"
 "  -n, --check  check: validate the options, the database and its policies,\n"
-"               report problems and exit (0 good, 1 bad); with -u, as USER\n"
+"               report problems and exit (0 good, 1 bad); with -u, as USER.\n"
+"               Read-only: the database is never changed\n"
 "  -V, --version  print the version and exit\n"
 "  -h, --help   this help\n"
 "\n"
@@ -100,15 +106,30 @@ static void usage(FILE *fp)
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
                                                      noreturn));
 
+/*
+ * die - a failed start: the reason on stderr and, once the options are
+ * read, as the catalogue event daemon_start_failed through syslog (and on
+ * stderr again in its catalogue form), then exit 1.
+ */
 static void die(const char *fmt, ...)
 {
     va_list ap;
+    char reason[1024];
 
-    fputs("smtpguard: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "smtpguard: %s\n", reason);
+    if (start_log != NULL) {
+        struct sg_args args;
+
+        log_to_stderr = true;
+        sg_args_init(&args);
+        sg_args_add(&args, "reason", "%s", reason);
+        sg_log_event(start_log, SG_EV_START_FAILED, SG_ACT_NONE, NULL, &args);
+    }
+    if (pidfile_written != NULL)
+        unlink(pidfile_written);
     exit(1);
 }
 
@@ -332,6 +353,43 @@ static void tcp_nodelay(void)
     }
 }
 
+/*
+ * check_socket_file - what is at a unix socket's path before libmilter
+ * removes it: nothing, or a stale socket (a daemon killed before it could
+ * remove it), is fine; a socket somebody still listens on (another
+ * smtpguard) is not taken over; a symlink or any other file is refused.
+ */
+static void check_socket_file(const char *path)
+{
+    struct sockaddr_un sun;
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(path, &st) < 0) {
+        if (errno != ENOENT)
+            die("socket %s: %s", path, strerror(errno));
+        return;
+    }
+    if (S_ISLNK(st.st_mode))
+        die("socket %s is a symlink: refusing to follow it (remove it)",
+            path);
+    if (!S_ISSOCK(st.st_mode))
+        die("socket %s exists and is not a socket: refusing to replace it",
+            path);
+    if (strlen(path) >= sizeof(sun.sun_path))
+        die("socket %s: path too long", path);
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        die("socket: %s", strerror(errno));
+    rc = connect(fd, (struct sockaddr *) &sun, sizeof(sun));
+    close(fd);
+    if (rc == 0)
+        die("socket %s is in use: another process is listening on it", path);
+    /* ECONNREFUSED: stale, libmilter replaces it. */
+}
+
 static void open_socket(const struct options *o, const struct ids *ids)
 {
     const char *path = socket_path(o->socket);
@@ -348,6 +406,7 @@ static void open_socket(const struct options *o, const struct ids *ids)
         if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
             die("socket directory %s does not exist (create it, e.g. "
                 "/run/smtpguard owned by the daemon's user)", dir);
+        check_socket_file(path);
     }
     if (smfi_setconn((char *) o->socket) == MI_FAILURE)
         die("socket %s: rejected by libmilter", o->socket);
@@ -414,34 +473,69 @@ static void ready(int fd, const struct options *o)
     close(fd);
 }
 
+/*
+ * write_pidfile - as the daemon's user, after the privilege drop: the
+ * user that writes it can remove it at exit (a file root wrote in a
+ * directory only root may change would stay behind). Never through a
+ * symlink; only a regular file is overwritten (a stale one from a killed
+ * daemon).
+ */
 static void write_pidfile(const char *path)
 {
     FILE *fp;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 
-    if (fd < 0 || (fp = fdopen(fd, "w")) == NULL)
+    if (fd < 0)
+        die("pid file %s: %s%s", path, strerror(errno),
+            errno == ELOOP ? " (a symlink: refusing to follow it)"
+            : errno == EACCES ? " (its directory must be writable by the "
+            "daemon's user)" : "");
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || ftruncate(fd, 0) < 0)
+        die("pid file %s: not a regular file", path);
+    pidfile_written = path;
+    if ((fp = fdopen(fd, "w")) == NULL)
         die("pid file %s: %s", path, strerror(errno));
     fprintf(fp, "%ld\n", (long) getpid());
     if (fclose(fp) != 0)
         die("pid file %s: %s", path, strerror(errno));
 }
 
-/* check_only - -n: validate the database and its policies */
+/*
+ * check_only - -n: validate the database and its policies, read-only: an
+ * older schema is migrated in a copy in memory, a damaged file reported,
+ * not moved aside; the file is never changed.
+ */
 static int check_only(const struct options *o, struct sg_log *log)
 {
     struct sg_engine_opts eo = { o->db, log, NULL, NULL, o->dns_servers };
     struct sg_engine *eng;
     struct sg_err err;
+    int version;
 
     if (access(o->db, F_OK) < 0) {
         printf("smtpguard: database %s does not exist yet; it will be "
                "created with the default policies\n", o->db);
         return 0;
     }
-    if (sg_engine_open(&eo, &eng, &err) != SG_OK) {
+    if (access(o->db, R_OK) < 0) {
+        fprintf(stderr, "smtpguard: database %s: %s\n", o->db,
+                strerror(errno));
+        return 1;
+    }
+    if (sg_engine_open_check(&eo, &version, &eng, &err) != SG_OK) {
         fprintf(stderr, "smtpguard: %s\n", err.msg);
         return 1;
     }
+    if (version == 0)
+        printf("smtpguard: database %s is empty; the daemon would create "
+               "schema version %d in it\n", o->db, SG_SCHEMA_VERSION);
+    else if (version < SG_SCHEMA_VERSION)
+        printf("smtpguard: database %s: schema version %d, would migrate "
+               "to %d\n", o->db, version, SG_SCHEMA_VERSION);
+    else
+        printf("smtpguard: database %s: schema version %d (current)\n",
+               o->db, version);
     sg_engine_close(eng, "check");
     return -1;                  /* caller counts logged problems */
 }
@@ -488,6 +582,8 @@ int main(int argc, char **argv)
     }
     log.sink = log_sink;
     log.arg = NULL;
+    openlog("smtpguard", LOG_PID | LOG_NDELAY, parse_facility(o.facility));
+    start_log = &log;
     if (o.user != NULL)
         lookup_user(o.user, &ids);
     check_user(&o, o.user ? &ids : NULL);
@@ -495,12 +591,11 @@ int main(int argc, char **argv)
         die("smfi_register failed");
     if (!o.foreground)
         notify = detach();
-    openlog("smtpguard", LOG_PID | LOG_NDELAY, parse_facility(o.facility));
-    if (o.pidfile != NULL)
-        write_pidfile(o.pidfile);
     open_socket(&o, o.user ? &ids : NULL);
     if (o.user != NULL)
         drop_privileges(&ids, o.user);
+    if (o.pidfile != NULL)
+        write_pidfile(o.pidfile);
 
     eo.db_path = o.db;
     eo.log = &log;
@@ -517,6 +612,7 @@ int main(int argc, char **argv)
     sg_args_add(&args, "socket", "%s", o.socket);
     sg_args_add(&args, "database", "%s", o.db);
     sg_log_event(&log, SG_EV_STARTED, SG_ACT_NONE, NULL, &args);
+    start_log = NULL;           /* running: later failures have their own */
     ready(notify, &o);
 
     rc = smfi_main();
