@@ -214,7 +214,13 @@ static int dname_text(const ldns_rdf *rdf, char *out, size_t size)
     return SG_OK;
 }
 
-/* valid_qname - a name we are willing to ask: letters, digits, - _ . */
+/*
+ * valid_qname - a name we are willing to ask: labels of 1-63 printable
+ * ASCII bytes (space included: SPF macros expand to such names, RFC 7208
+ * 7.3), separated by dots. Control bytes, DEL and 8-bit bytes, backslash
+ * and double quote are refused: a name is never an escape sequence, so
+ * its labels are exactly the bytes between its dots.
+ */
 static bool valid_qname(const char *name)
 {
     size_t n = strlen(name), label = 0;
@@ -230,10 +236,34 @@ static bool valid_qname(const char *name)
             label = 0;
             continue;
         }
-        if (c <= ' ' || c > '~' || c == '\\' || c == '"' || ++label > 63)
+        if (c < ' ' || c > '~' || c == '\\' || c == '"' || ++label > 63)
             return false;
     }
     return true;
+}
+
+/*
+ * qname_rdf - a name of valid_qname() as an ldns name: every byte that is
+ * not a letter, digit, '-' or '_' written as \DDD, so that ldns's
+ * presentation parser takes it as that byte of the label and nothing
+ * else (a space, ';', '(', '@' or '$' included).
+ */
+static ldns_rdf *qname_rdf(const char *name)
+{
+    char esc[4 * SG_DNS_NAME_MAX + 1];
+    size_t o = 0;
+
+    for (const char *p = name; *p != '\0' && o + 5 < sizeof(esc); p++) {
+        unsigned char c = (unsigned char) *p;
+
+        if (c == '.' || c == '-' || c == '_' || (c >= '0' && c <= '9') ||
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            esc[o++] = (char) c;
+        else
+            o += (size_t) snprintf(esc + o, sizeof(esc) - o, "\\%03u", c);
+    }
+    esc[o] = '\0';
+    return ldns_dname_new_frm_str(esc);
 }
 
 static void lower_name(const char *in, char *out, size_t size)
@@ -360,7 +390,9 @@ static int collect(struct sg_dns_answer *a, const ldns_pkt *p,
             }
         }
     }
-    if (dname_text(cur, a->canon, sizeof(a->canon)) != SG_OK)
+    /* No CNAME: the name as asked (answer_new), which may hold bytes
+     * dname_text() refuses in names from answers (a space). */
+    if (hops > 0 && dname_text(cur, a->canon, sizeof(a->canon)) != SG_OK)
         return SG_EINVAL;
     for (size_t i = 0; i < count; i++) {
         const ldns_rr *rr = ldns_rr_list_rr(ans, i);
@@ -400,7 +432,7 @@ int sg_dns_parse_reply(const uint8_t *wire, size_t len, uint16_t id,
         return SG_ENOENT;
     if (ldns_wire2pkt(&p, wire, len) != LDNS_STATUS_OK)
         p = NULL;
-    if (p == NULL || (qname = ldns_dname_new_frm_str(name)) == NULL)
+    if (p == NULL || (qname = qname_rdf(name)) == NULL)
         goto out;               /* unparseable: cannot tell it is ours */
     q = ldns_pkt_question(p);
     if (q == NULL || ldns_rr_list_rr_count(q) != 1)
@@ -871,7 +903,7 @@ static void bind_random(int fd, int family)
 /* build - the query packet with a fresh ID (ldns builds it) */
 static int build(struct query *q, bool tcp)
 {
-    ldns_rdf *name = ldns_dname_new_frm_str(q->name);
+    ldns_rdf *name = qname_rdf(q->name);
     ldns_pkt *p;
     uint8_t *wire = NULL;
     size_t len = 0;

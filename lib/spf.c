@@ -497,7 +497,9 @@ static void macro_value(struct ctx *c, const struct sg_addr *ip,
                         const char *local, const char *receiver, char l,
                         char *buf, size_t size)
 {
-    static const char hex[] = "0123456789abcdef";
+    /* IPv6 "dot-format": nibbles as RFC 7208 7.4 writes them, upper
+     * case (what the RFC 7208 test suite expects of explanations). */
+    static const char hex[] = "0123456789ABCDEF";
     const struct sg_spf_outcome *o = c->out;
     size_t n = 0;
 

@@ -13,7 +13,9 @@ resolver.
   rfc7208.py --query PATH/sg-spf-query [--suite FILE.yml[.gz]]
              [--min-pass N] [-v]
 
-Prints PASS/FAIL per test and the total; exits 1 below --min-pass.
+Prints PASS/FAIL per test and the total. Exits 1 below --min-pass, on a
+failure not listed in EXPECTED_FAIL, and on a pass of a test listed
+there (the list must say what fails today, no more, no less).
 Needs python3-yaml.
 """
 
@@ -33,6 +35,11 @@ except ImportError:
              '(apt-get install python3-yaml)')
 
 SUITE = '/usr/share/doc/python3-spf/rfc7208-tests.yml.gz'
+
+# Tests known to fail through smtpguard's SPF layer, with the cause. Empty:
+# all 203 of the suite pass (with libspf2 1.2.10 as the evaluator).
+EXPECTED_FAIL = {
+}
 TYPES = {'A': 1, 'NS': 2, 'CNAME': 5, 'PTR': 12, 'MX': 15, 'TXT': 16,
          'AAAA': 28, 'SPF': 99}
 
@@ -282,10 +289,20 @@ def main():
                       f' exp={got.get("explanation")!r}')
     total = passed + failed
     print(f'rfc7208: {passed} of {total} passed')
+    rc = 0
+    for name in failures:
+        if name in EXPECTED_FAIL:
+            print(f'rfc7208: expected failure {name}: {EXPECTED_FAIL[name]}')
+        else:
+            print(f'rfc7208: UNEXPECTED failure {name}')
+            rc = 1
+    for name in sorted(set(EXPECTED_FAIL) - set(failures)):
+        print(f'rfc7208: UNEXPECTED pass {name} (listed in EXPECTED_FAIL)')
+        rc = 1
     if passed < args.min_pass:
         print(f'rfc7208: below the required {args.min_pass}')
-        return 1
-    return 0
+        rc = 1
+    return rc
 
 
 if __name__ == '__main__':

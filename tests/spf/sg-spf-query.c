@@ -7,7 +7,9 @@
  *                IP HELO MAILFROM
  *
  * MAILFROM "" is the null sender (the HELO identity is checked);
- * "@domain" has no local part (postmaster). Prints one line:
+ * "@domain" has no local part (postmaster); a local part that is not a
+ * dot-atom ("Macro Error@example.com") is quoted, as an MTA presents it
+ * in MAIL FROM (RFC 5321 4.1.2). Prints one line:
  *   result=pass explanation="..." reason="..." terms=N
  */
 #include <stdio.h>
@@ -24,6 +26,34 @@ static void usage(void)
     fprintf(stderr, "usage: sg-spf-query -s SERVERS [-t TIMEOUT_MS] "
             "[-r RECEIVER] IP HELO MAILFROM\n");
     exit(2);
+}
+
+/* envelope - MAILFROM as MAIL FROM carries it: the local part quoted when
+ * it is not a dot-atom */
+static void envelope(const char *arg, char *buf, size_t size)
+{
+    static const char atext[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+        "OPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.";
+    const char *at = strrchr(arg, '@');
+    size_t llen = at ? (size_t) (at - arg) : strlen(arg), o = 0;
+
+    if (llen == 0) {            /* "" stays the null sender */
+        snprintf(buf, size, "%s%s", at ? "postmaster" : "", arg);
+        return;
+    }
+    if (strspn(arg, atext) >= llen && arg[0] != '.' && arg[llen - 1] != '.' &&
+        strstr(arg, "..") == NULL) {
+        snprintf(buf, size, "%s", arg);
+        return;
+    }
+    buf[o++] = '"';
+    for (size_t i = 0; i < llen && o + 3 < size; i++) {
+        if (arg[i] == '"' || arg[i] == '\\')
+            buf[o++] = '\\';
+        buf[o++] = arg[i];
+    }
+    buf[o++] = '"';
+    snprintf(buf + o, size - o, "%s", at ? at : "");
 }
 
 static void print_quoted(const char *key, const char *v)
@@ -65,8 +95,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sg-spf-query: bad IP %s\n", argv[optind]);
         return 2;
     }
-    snprintf(addr, sizeof(addr), "%s%s", argv[optind + 2][0] == '@'
-             ? "postmaster" : "", argv[optind + 2]);
+    envelope(argv[optind + 2], addr, sizeof(addr));
     if (sg_mailaddr_parse(addr, &from) != SG_OK) {
         /* What an MTA would refuse before SPF: no usable domain. */
         printf("result=none reason=\"malformed sender\"\n");

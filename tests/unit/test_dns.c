@@ -585,6 +585,39 @@ START_TEST(test_timeout_within_budget)
 }
 END_TEST
 
+/* SPF macros expand to names with spaces and '%' (RFC 7208 7.3): asked,
+ * byte for byte, and the reply matched to them. */
+START_TEST(test_names_with_spaces_asked)
+{
+    static const char *const names[] = {
+        "macro%percent  space%20url-space.test", "semi;colon(paren).test",
+        "$at@sign.test",
+    };
+    struct peer p;
+    struct sg_dns *dns;
+    struct sg_dns_batch *b;
+
+    peer_start(&p, P_ANSWER, 0);
+    dns = resolver(&p, 1000, 0, 0);
+    b = sg_dns_batch_new(dns);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(sg_dns_query(b, names[i], SG_DNS_T_A), i);
+    ck_assert_int_eq(sg_dns_wait(b, SG_DNS_ALL, sg_dns_clock(dns) + 3000), 0);
+    for (int i = 0; i < 3; i++) {
+        const struct sg_dns_answer *a = sg_dns_result(b, i);
+
+        ck_assert_int_eq(sg_dns_status_of(b, i), SG_DNS_OK);
+        ck_assert_str_eq(a->name, names[i]);
+        ck_assert_str_eq(a->canon, names[i]);
+        ck_assert_uint_eq(a->nrr, 1);
+    }
+    ck_assert_int_eq(atomic_load(&p.queries), 3);
+    sg_dns_batch_free(b);
+    sg_dns_free(dns);
+    peer_stop(&p);
+}
+END_TEST
+
 START_TEST(test_truncated_goes_tcp)
 {
     struct peer p;
@@ -624,11 +657,15 @@ START_TEST(test_servfail_and_bad_names)
     h = sg_dns_query(b, "1.test", SG_DNS_T_A);
     bad = sg_dns_query(b, "a..b", SG_DNS_T_A);
     ck_assert_int_eq(sg_dns_status_of(b, bad), SG_DNS_MALFORMED);
-    ck_assert_int_eq(sg_dns_query(b, "with space.test", SG_DNS_T_A), 2);
+    /* Never an escape sequence, no control bytes. */
+    ck_assert_int_eq(sg_dns_query(b, "back\\046slash.test", SG_DNS_T_A), 2);
     ck_assert_int_eq(sg_dns_status_of(b, 2), SG_DNS_MALFORMED);
+    ck_assert_int_eq(sg_dns_query(b, "tab\there.test", SG_DNS_T_A), 3);
+    ck_assert_int_eq(sg_dns_status_of(b, 3), SG_DNS_MALFORMED);
     ck_assert_int_eq(sg_dns_wait(b, -1, sg_dns_clock(dns) + 3000), 0);
     ck_assert_int_eq(sg_dns_status_of(b, h), SG_DNS_SERVFAIL);
     sg_dns_batch_free(b);
+    ck_assert_int_eq(atomic_load(&p.queries), 1);
     /* SERVFAIL is not cached: the next session asks again. */
     b = sg_dns_batch_new(dns);
     sg_dns_query(b, "1.test", SG_DNS_T_A);
@@ -767,6 +804,7 @@ Suite *dns_suite(void)
     tcase_add_test(tc, test_timeout_within_budget);
     tcase_add_test(tc, test_truncated_goes_tcp);
     tcase_add_test(tc, test_servfail_and_bad_names);
+    tcase_add_test(tc, test_names_with_spaces_asked);
     tcase_add_test(tc, test_cache_ttl_and_eviction);
     tcase_add_test(tc, test_cache_threads);
     suite_add_tcase(s, tc);
