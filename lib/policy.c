@@ -896,8 +896,15 @@ static bool check_relay(struct sg_session *s, const struct sg_mailaddr *rcpt,
     struct sg_args args;
     bool refused;
 
-    if (mode == SG_MODE_OFF)
-        return false;
+    if (mode == SG_MODE_OFF) {
+        /* Without the relay check an unknown local recipient is the MTA's
+         * to refuse; it still counts towards the directory harvest limit. */
+        if (sg_config_get(s->cfg, SG_SET_do_harvest) == SG_MODE_OFF
+            || !limited(s))
+            return false;
+        sg_relay_decide(s->cfg, &f, &d);
+        return d.outcome == SG_RCPT_UNKNOWN && check_harvest(s, v);
+    }
     sg_relay_decide(s->cfg, &f, &d);
     ev = relay_event(d.outcome);
     sg_args_init(&args);

@@ -3,6 +3,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>             /* bsearch */
 #include <string.h>
 #include <strings.h>
 
@@ -161,19 +162,64 @@ static void warn(const struct sg_log *log, const char *fmt, ...)
     sg_log_event(log, SG_EV_RELAY_POLICY_WARNING, SG_ACT_NONE, NULL, &args);
 }
 
+static int cmp_domain(const void *key, const void *elem)
+{
+    return strcmp(key, *(char *const *) elem);
+}
+
+/*
+ * bare_domains - local domains that have neither an address in
+ * local_addresses nor a catch-all, while local_addresses is in use: every
+ * recipient there but postmaster is unknown. Returns how many; *first is
+ * the first of them.
+ */
+static size_t bare_domains(const struct sg_config *cfg, const char **first)
+{
+    bool *used;
+    size_t n = 0;
+
+    *first = NULL;
+    if (cfg->nlocal_addrs == 0 || cfg->nlocal_domains == 0
+        || (used = sg_calloc(cfg->nlocal_domains, sizeof(*used))) == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->nlocal_addrs; i++) {
+        const char *at = strrchr(cfg->local_addrs[i], '@');
+        char *const *d;
+
+        if (at != NULL && (d = bsearch(at + 1, cfg->local_domains,
+                                       cfg->nlocal_domains, sizeof(char *),
+                                       cmp_domain)) != NULL)
+            used[d - cfg->local_domains] = true;
+    }
+    for (size_t i = 0; i < cfg->nlocal_domains; i++)
+        if (!used[i]
+            && sg_config_catchall(cfg, cfg->local_domains[i]) == NULL
+            && n++ == 0)
+            *first = cfg->local_domains[i];
+    sg_free(used);
+    return n;
+}
+
 void sg_relay_lint(const struct sg_config *cfg, const struct sg_log *log)
 {
-    size_t outside = 0;
+    bool relay = sg_config_get(cfg, SG_SET_do_relay) != SG_MODE_OFF;
+    bool harvest = sg_config_get(cfg, SG_SET_do_harvest) != SG_MODE_OFF
+        && sg_config_get(cfg, SG_SET_max_harvest) > 0;
+    size_t outside = 0, bare;
     const char *first = NULL;
 
-    if (sg_config_get(cfg, SG_SET_do_relay) == SG_MODE_OFF)
+    /* The harvest check classifies recipients even without the relay
+     * check: what makes the classification wrong matters to both. */
+    if (!relay && !harvest)
         return;
-    if (sg_config_get(cfg, SG_SET_relay_policy) == SG_RELAY_POLICY_ALLOW)
+    if (relay && sg_config_get(cfg, SG_SET_relay_policy)
+        == SG_RELAY_POLICY_ALLOW)
         warn(log, "relayPolicy is allow: anyone may relay (open relay)");
-    if (sg_config_get(cfg, SG_SET_relay_policy) == SG_RELAY_POLICY_DENY)
+    if (relay && sg_config_get(cfg, SG_SET_relay_policy)
+        == SG_RELAY_POLICY_DENY)
         warn(log, "relayPolicy is deny: nobody may relay, authenticated "
              "users and relay_networks included");
-    if (sg_config_get(cfg, SG_SET_relay_local_sender))
+    if (relay && sg_config_get(cfg, SG_SET_relay_local_sender))
         warn(log, "relayLocalSender is on: anyone who knows one local "
              "address can relay");
     if (cfg->nlocal_domains == 0)
@@ -184,7 +230,13 @@ void sg_relay_lint(const struct sg_config *cfg, const struct sg_log *log)
         if (!sg_config_local_domain(cfg, cfg->catchalls[i].key))
             warn(log, "catch-all for %s, which is not in local_domains, "
                  "is never used", cfg->catchalls[i].key);
-    for (size_t i = 0; i < cfg->nlocal_addrs; i++) {
+    if ((bare = bare_domains(cfg, &first)) > 0)
+        warn(log, "%zu local_domains have no local_addresses and no "
+             "catch-all (first: %s): every recipient there but postmaster "
+             "is unknown, %s", bare, first, relay
+             ? "refused 550 5.1.1 and counted towards a directory harvest "
+             "ban" : "counted towards a directory harvest ban");
+    for (size_t i = 0; relay && i < cfg->nlocal_addrs; i++) {
         const char *at = strrchr(cfg->local_addrs[i], '@');
 
         if (at != NULL && !sg_config_local_domain(cfg, at + 1)) {

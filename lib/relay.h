@@ -63,7 +63,9 @@ bool sg_relay_address_known(const struct sg_config *cfg,
 
 /*
  * Log relay_policy_warning for each way the relay policy cannot be right
- * as configured (open relay, no local domains, ...). At start and reload.
+ * as configured (open relay, no local domains, a local domain whose every
+ * recipient is unknown, ...). At start and reload; nothing when both the
+ * relay check and the directory harvest check are off.
  */
 void sg_relay_lint(const struct sg_config *cfg, const struct sg_log *log);
 

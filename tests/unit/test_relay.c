@@ -318,11 +318,75 @@ START_TEST(test_relay_lint)
     cfg->value[SG_SET_relay_local_sender] = 1;
     capture_reset();
     sg_relay_lint(cfg, &test_log);
-    ck_assert_int_eq(capture_count("id=00210204"), 4);
+    ck_assert_int_eq(capture_count("id=00210204"), 5);
     ck_assert_ptr_nonnull(capture_find("open relay"));
     ck_assert_ptr_nonnull(capture_find("other.example"));
     ck_assert_ptr_nonnull(capture_find("first: a@elsewhere.example"));
+    /* example.org has no address and no catch-all of its own. */
+    ck_assert_ptr_nonnull(capture_find("1 local_domains have no "
+                                       "local_addresses and no catch-all "
+                                       "(first: example.org)"));
+    /* Without the relay check only what the harvest check uses is left. */
     cfg->value[SG_SET_do_relay] = 0;
+    capture_reset();
+    sg_relay_lint(cfg, &test_log);
+    ck_assert_int_eq(capture_count("id=00210204"), 2);
+    ck_assert_ptr_nonnull(capture_find("other.example"));
+    ck_assert_ptr_nonnull(capture_find("is unknown, counted towards a "
+                                       "directory harvest ban"));
+    cfg->value[SG_SET_do_harvest] = 0;
+    capture_reset();
+    sg_relay_lint(cfg, &test_log);
+    ck_assert_int_eq(captured.n, 0);
+}
+END_TEST
+
+/*
+ * A local domain with neither local_addresses nor a catch-all, while other
+ * domains have addresses: every recipient there is refused as unknown.
+ */
+START_TEST(test_relay_lint_bare_domain)
+{
+    add("local_domains", "example.org", NULL);
+    add("local_domains", "second.example", NULL);
+    add("local_domains", "third.example", NULL);
+    add("local_domains", "catch.example", NULL);
+    add("local_addresses", "alice@example.org", NULL);
+    add("catchalls", "catch.example", "bucket@catch.example");
+    sg_config_finish(cfg);
+    capture_reset();
+    sg_relay_lint(cfg, &test_log);
+    ck_assert_int_eq(capture_count("id=00210204"), 1);
+    ck_assert_ptr_nonnull(capture_find(
+        "problem=\"2 local_domains have no local_addresses and no "
+        "catch-all (first: second.example): every recipient there but "
+        "postmaster is unknown, refused 550 5.1.1 and counted towards a "
+        "directory harvest ban\""));
+    /* And that is what the decision does with them. */
+    {
+        struct sg_relay_decision d;
+
+        ck_assert_int_eq(decide("203.0.113.9", NULL, "<>",
+                                "<anyone@third.example>", NULL, &d),
+                         SG_RCPT_UNKNOWN);
+    }
+    /* Each domain with an address (sub-addressed or not) or a catch-all:
+     * nothing to say. */
+    sg_config_unref(cfg);
+    cfg = sg_config_new();
+    add("local_domains", "example.org", NULL);
+    add("local_domains", "second.example", NULL);
+    add("local_addresses", "alice@example.org", NULL);
+    add("local_addresses", "bob@second.example", NULL);
+    sg_config_finish(cfg);
+    capture_reset();
+    sg_relay_lint(cfg, &test_log);
+    ck_assert_int_eq(captured.n, 0);
+    /* No address map at all: the MTA knows the mailboxes, no warning. */
+    sg_config_unref(cfg);
+    cfg = sg_config_new();
+    add("local_domains", "example.org", NULL);
+    sg_config_finish(cfg);
     capture_reset();
     sg_relay_lint(cfg, &test_log);
     ck_assert_int_eq(captured.n, 0);
@@ -349,6 +413,66 @@ START_TEST(test_bool_and_choice_settings)
     ck_assert_int_eq(v, 1);
     ck_assert_int_eq(sg_setting_parse(b, "2", &v, &err), SG_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "not a boolean"));
+}
+END_TEST
+
+/* ---- the catalogue: each relay outcome names its MailEnable code ---- */
+
+/* Seed 003: the MailEnable SMTP debug log codes, and the event of each. */
+static const struct {
+    const char *id;
+    const char *code;
+} me_codes[] = {
+    { "00210101", "ME-I0101" },
+    { "00210102", "ME-I0102" },
+    { "00210106", "ME-I0106" },
+    { "00210107", "ME-I0107" },
+    { "00210108", "ME-I0108" },
+    { "00210109", "ME-E0109" },
+    { "00210110", "ME-I0110" },
+    { "00210111", "ME-I0111" },
+    { "00210112", "ME-I0112" },
+};
+
+START_TEST(test_relay_event_names_me_code)
+{
+    const struct sg_event_def *e = sg_event_find(me_codes[_i].id);
+    char code[16];
+
+    ck_assert_msg(e != NULL, "%s missing", me_codes[_i].id);
+    ck_assert_int_eq(e->facility, SG_FAC_RELAY);
+    ck_assert_msg(strstr(e->explanation, me_codes[_i].code) != NULL,
+                  "%s (%s): explanation does not name %s", e->id, e->name,
+                  me_codes[_i].code);
+    /* Only its own code: "ME-I0101" must not also read "ME-I0110". */
+    for (size_t k = 0; k < sizeof(me_codes) / sizeof(me_codes[0]); k++)
+        if ((int) k != _i)
+            ck_assert_msg(strstr(e->explanation, me_codes[k].code) == NULL,
+                          "%s names %s too", e->id, me_codes[k].code);
+    /* The ID scheme: 0021NNNN carries the code's number NNNN. */
+    snprintf(code, sizeof(code), "0%s", me_codes[_i].code + 5);
+    ck_assert_str_eq(e->id + 4, code);
+}
+END_TEST
+
+/* Every event of the 002101xx block is one of the seed's codes. */
+START_TEST(test_relay_me_block_complete)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < SG_EV_COUNT; i++) {
+        const struct sg_event_def *e = sg_event_def((enum sg_event) i);
+        bool found = false;
+
+        if (strncmp(e->id, "002101", 6) != 0)
+            continue;
+        n++;
+        for (size_t k = 0; k < sizeof(me_codes) / sizeof(me_codes[0]); k++)
+            found = found || strcmp(me_codes[k].id, e->id) == 0;
+        ck_assert_msg(found, "%s (%s) has no MailEnable code", e->id,
+                      e->name);
+    }
+    ck_assert_uint_eq(n, sizeof(me_codes) / sizeof(me_codes[0]));
 }
 END_TEST
 
@@ -487,6 +611,60 @@ START_TEST(test_relay_modes)
 }
 END_TEST
 
+/* The grants that need a setting: open relay and local sender. */
+START_TEST(test_relay_grant_events_logged)
+{
+    struct sg_session *s;
+    struct sg_verdict v;
+
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = 'on' WHERE name "
+             "= 'relayLocalSender'");
+    sg_engine_tick(eng);
+    s = session("203.0.113.7");
+    mail(s, "<Bob@Example.org>", NULL, &v);
+    sg_session_rcpt(s, "<friend@far.example>", "smtp", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    ck_assert_ptr_nonnull(capture_find(
+        "id=00210106 event=relay_granted_local_sender severity=info "
+        "action=accept client=203.0.113.7 service=smtpd"));
+    ck_assert_ptr_nonnull(capture_find(
+        "recipient=friend@far.example sender=bob@example.org msg=\"Relay "
+        "Granted: bob@example.org is in local address map\""));
+    ck_assert_int_eq(capture_count("id=00210111"), 0);
+    sg_session_message_done(s);
+    /* A sender not in the map gets no such grant. */
+    capture_reset();
+    mail(s, "<mallory@remote.example>", NULL, &v);
+    sg_session_rcpt(s, "<friend@far.example>", "smtp", &v);
+    ck_assert_int_eq(v.action, SG_ACT_REJECT);
+    ck_assert_int_eq(capture_count("id=00210106"), 0);
+    ck_assert_int_eq(capture_count("id=00210111"), 1);
+    sg_session_free(s);
+
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = 'allow' WHERE "
+             "name = 'relayPolicy'");
+    sg_engine_tick(eng);
+    capture_reset();
+    s = session("203.0.113.8");
+    mail(s, "<mallory@remote.example>", NULL, &v);
+    sg_session_rcpt(s, "<victim@far.example>", "smtp", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    ck_assert_ptr_nonnull(capture_find(
+        "id=00210110 event=relay_granted_open severity=notice action=accept "
+        "client=203.0.113.8 service=smtpd"));
+    ck_assert_ptr_nonnull(capture_find(
+        "recipient=victim@far.example sender=mallory@remote.example "
+        "msg=\"Relay Granted: Server is configured to allow anyone to "
+        "relay\""));
+    ck_assert_int_eq(capture_count("id=00210201"), 0);
+    /* Local delivery stays local delivery, not an open-relay grant. */
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(capture_count("id=00210110"), 1);
+    ck_assert_int_eq(capture_count("id=00210101"), 1);
+    sg_session_free(s);
+}
+END_TEST
+
 START_TEST(test_harvest_bans_client)
 {
     struct sg_session *s;
@@ -543,6 +721,146 @@ START_TEST(test_harvest_bans_client)
 }
 END_TEST
 
+/* harvest_try - n unknown recipients from `client`, each refused 550 */
+static void harvest_try(struct sg_session *s, int from, int n,
+                        enum sg_action want)
+{
+    struct sg_verdict v;
+    char name[48];
+
+    for (int i = from; i < from + n; i++) {
+        snprintf(name, sizeof(name), "<guess%d@example.org>", i);
+        sg_session_rcpt(s, name, "local", &v);
+        ck_assert_msg(v.action == want, "unknown recipient %d: action %d",
+                      i, v.action);
+    }
+}
+
+START_TEST(test_harvest_ban_expires)
+{
+    struct sg_session *s;
+    struct sg_verdict v;
+    struct sg_session_info info = { "198.51.100.30", NULL, "smtpd", NULL };
+
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = '3' WHERE name = "
+             "'maxHarvestUnknown'; UPDATE settings SET value = '100' WHERE "
+             "name = 'MaxErrors'; UPDATE settings SET value = '900' WHERE "
+             "name = 'harvestExpiration'");
+    sg_engine_tick(eng);
+    s = session("198.51.100.30");
+    mail(s, "<>", NULL, &v);
+    harvest_try(s, 0, 3, SG_ACT_REJECT);
+    harvest_try(s, 3, 1, SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(capture_find("banned for 900 seconds"));
+    sg_session_free(s);
+    /* One second before the end: still refused, one second left. */
+    fake_now += 899;
+    s = sg_session_new(eng, &info);
+    sg_session_connect(s, &v);
+    ck_assert_int_eq(v.action, SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(capture_find("remaining=1 ban_reason=00210203"));
+    sg_session_free(s);
+    /* Expired: accepted again, and the count starts over. */
+    fake_now += 1;
+    capture_reset();
+    s = session("198.51.100.30");
+    ck_assert_int_eq(capture_count("id=00200155"), 0);
+    mail(s, "<>", NULL, &v);
+    harvest_try(s, 10, 3, SG_ACT_REJECT);
+    ck_assert_ptr_nonnull(capture_find("id=00210202"));
+    ck_assert_ptr_nonnull(capture_find("unknown=3 msg="));
+    ck_assert_int_eq(capture_count("id=00210203"), 0);
+    harvest_try(s, 13, 1, SG_ACT_CLOSE);
+    sg_session_free(s);
+}
+END_TEST
+
+START_TEST(test_harvest_window_slides)
+{
+    struct sg_session *s;
+    struct sg_verdict v;
+
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = '4' WHERE name = "
+             "'maxHarvestUnknown'; UPDATE settings SET value = '100' WHERE "
+             "name = 'MaxErrors'; UPDATE settings SET value = '300' WHERE "
+             "name = 'harvestDuration'");
+    sg_engine_tick(eng);
+    s = session("198.51.100.31");
+    mail(s, "<>", NULL, &v);
+    harvest_try(s, 0, 3, SG_ACT_REJECT);
+    sg_session_free(s);
+    /* Still inside the window: the fourth is counted with the three. */
+    fake_now += 299;
+    s = session("198.51.100.31");
+    mail(s, "<>", NULL, &v);
+    harvest_try(s, 3, 1, SG_ACT_REJECT);
+    ck_assert_ptr_nonnull(capture_find("unknown=4 msg="));
+    sg_session_free(s);
+    /* Past harvestDuration: the old ones do not count. Four more are
+     * refused as unknown only (had the old four counted, the first of
+     * them would be the fifth: a harvest); a fifth is one. */
+    fake_now += 1;
+    capture_reset();
+    s = session("198.51.100.31");
+    mail(s, "<>", NULL, &v);
+    harvest_try(s, 4, 1, SG_ACT_REJECT);
+    ck_assert_ptr_nonnull(capture_find("unknown=1 msg="));
+    harvest_try(s, 5, 3, SG_ACT_REJECT);
+    ck_assert_int_eq(capture_count("id=00210203"), 0);
+    harvest_try(s, 8, 1, SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(capture_find("(5 unknown recipients in 300 "
+                                       "seconds, limit 4)"));
+    sg_session_free(s);
+}
+END_TEST
+
+/* DoRelayCheck=0 leaves unknown recipients to the MTA, but a client
+ * guessing addresses is still caught. */
+START_TEST(test_harvest_without_relay_check)
+{
+    struct sg_session *s;
+    struct sg_verdict v;
+
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = '0' WHERE name = "
+             "'DoRelayCheck'; UPDATE settings SET value = '3' WHERE name = "
+             "'maxHarvestUnknown'");
+    sg_engine_tick(eng);
+    s = session("198.51.100.32");
+    mail(s, "<>", NULL, &v);
+    harvest_try(s, 0, 3, SG_ACT_NONE);
+    /* Known and catch-all recipients are not counted. */
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_rcpt(s, "<x@catch.example>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_rcpt(s, "<victim@far.example>", "smtp", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    /* No relay events without the relay check. */
+    ck_assert_int_eq(capture_count("id=002101"), 0);
+    ck_assert_int_eq(capture_count("id=00210202"), 0);
+    harvest_try(s, 3, 1, SG_ACT_CLOSE);
+    ck_assert_ptr_nonnull(capture_find(
+        "id=00210203 event=directory_harvest_attack severity=warning "
+        "action=close client=198.51.100.32"));
+    ck_assert_ptr_nonnull(capture_find("(4 unknown recipients in 600 "
+                                       "seconds, limit 3)"));
+    sg_session_free(s);
+    ck_assert_int_eq(db_count_in(temp_db_of(eng), "SELECT count(*) FROM bans "
+                                 "WHERE key = '198.51.100.32' AND reason = "
+                                 "'00210203'"), 1);
+    /* With the harvest check off too, nothing is counted. */
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = '0' WHERE name = "
+             "'DoHarvestCheck'");
+    sg_engine_tick(eng);
+    capture_reset();
+    s = session("198.51.100.33");
+    mail(s, "<>", NULL, &v);
+    harvest_try(s, 0, 6, SG_ACT_NONE);
+    ck_assert_int_eq(captured.n, 0);
+    sg_session_free(s);
+}
+END_TEST
+
 START_TEST(test_email_rate_counts_accepted)
 {
     struct sg_session *s;
@@ -573,7 +891,31 @@ START_TEST(test_email_rate_counts_accepted)
         "severity=warning action=tempfail"));
     ck_assert_ptr_nonnull(capture_find(
         "sender_email_address=news@sender.example key_type=sender"));
-    /* The refused attempt was not counted; another sender is fine. */
+    ck_assert_ptr_nonnull(capture_find("count=3 max=3"));
+    /* Refused attempts are not counted: more of them, then one more
+     * message allowed in the same minute lets exactly one through. Had
+     * any refused attempt counted, the window would already be over 4. */
+    for (int i = 0; i < 3; i++) {
+        mail(s, "<news@sender.example>", NULL, &v);
+        ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+        sg_session_reset(s);
+    }
+    sg_session_free(s);
+    /* A session keeps its policy: the new limit is the next session's. */
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = '4' WHERE name = "
+             "'maxEmailPerMinute'");
+    sg_engine_tick(eng);
+    s = session("203.0.113.40");
+    mail(s, "<news@sender.example>", NULL, &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    sg_session_message_done(s);
+    capture_reset();
+    mail(s, "<news@sender.example>", NULL, &v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_ptr_nonnull(capture_find("count=4 max=4"));
+    sg_session_reset(s);
+    /* Another sender has a window of its own. */
     mail(s, "<other@sender.example>", NULL, &v);
     ck_assert_int_eq(v.action, SG_ACT_NONE);
     sg_session_reset(s);
@@ -660,6 +1002,86 @@ START_TEST(test_rcpt_limits)
 }
 END_TEST
 
+START_TEST(test_rcpt_rate_by_auth_and_ip_persists)
+{
+    struct sg_session *s;
+    struct sg_verdict v;
+    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+                                .dns_servers = TEST_DNS_NOWHERE };
+    struct sg_err err;
+    char path[512];
+
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = '0' WHERE name = "
+             "'maxRcptPerMinute'; UPDATE settings SET value = '2' WHERE "
+             "name = 'maxRcptPerMinuteAuth'; UPDATE settings SET value = "
+             "'3' WHERE name = 'maxRcptPerMinuteIP'");
+    sg_engine_tick(eng);
+    /* By authenticated user: two recipients, whatever the sender. */
+    s = session("203.0.113.43");
+    mail(s, "<a@example.org>", "carol", &v);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_message_done(s);
+    mail(s, "<b@example.org>", "carol", &v);
+    sg_session_rcpt(s, "<bob@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_str_eq(v.code, "451");
+    ck_assert_str_eq(v.xcode, "4.7.1");
+    ck_assert_ptr_nonnull(capture_find(
+        "id=00200171 event=maximum_rcpt_per_minute_reached"));
+    ck_assert_ptr_nonnull(capture_find("key_type=auth key=carol count=2 "
+                                       "max=2"));
+    sg_session_message_done(s);
+    /* By client address: the refused recipient was not counted, so the
+     * address has two and one more fits; the next is refused. */
+    mail(s, "<c@example.org>", NULL, &v);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_rcpt(s, "<bob@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_ptr_nonnull(capture_find("key_type=ip key=203.0.113.43 "
+                                       "count=3 max=3"));
+    sg_session_message_done(s);
+    sg_session_free(s);
+    /* The same user elsewhere is still over its limit... */
+    s = session("203.0.113.44");
+    mail(s, "<d@example.org>", "carol", &v);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    sg_session_free(s);
+
+    /* ...and both counters survive a restart. */
+    snprintf(path, sizeof(path), "%s", temp_db_of(eng));
+    sg_engine_close(eng, "test");
+    o.db_path = path;
+    ck_assert_int_eq(sg_engine_open(&o, &eng, &err), SG_OK);
+    capture_reset();
+    s = session("203.0.113.43");
+    mail(s, "<e@example.org>", NULL, &v);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_ptr_nonnull(capture_find("key_type=ip key=203.0.113.43 "
+                                       "count=3 max=3"));
+    sg_session_free(s);
+    s = session("203.0.113.45");
+    mail(s, "<f@example.org>", "carol", &v);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_TEMPFAIL);
+    ck_assert_ptr_nonnull(capture_find("key_type=auth key=carol count=2 "
+                                       "max=2"));
+    sg_session_free(s);
+    /* A minute after the windows began they are empty again. */
+    fake_now += 60;
+    s = session("203.0.113.43");
+    mail(s, "<g@example.org>", "carol", &v);
+    sg_session_rcpt(s, "<alice@example.org>", "local", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    sg_session_free(s);
+}
+END_TEST
+
 START_TEST(test_exempt_and_local_submission)
 {
     struct sg_session *s;
@@ -721,17 +1143,29 @@ Suite *relay_suite(void)
     tcase_add_test(tc, test_relay_without_local_domains);
     tcase_add_test(tc, test_relay_tables_validated);
     tcase_add_test(tc, test_relay_lint);
+    tcase_add_test(tc, test_relay_lint_bare_domain);
     tcase_add_test(tc, test_bool_and_choice_settings);
+    suite_add_tcase(su, tc);
+
+    tc = tcase_create("catalogue");
+    tcase_add_loop_test(tc, test_relay_event_names_me_code, 0,
+                        (int) (sizeof(me_codes) / sizeof(me_codes[0])));
+    tcase_add_test(tc, test_relay_me_block_complete);
     suite_add_tcase(su, tc);
 
     tc = tcase_create("session");
     tcase_add_checked_fixture(tc, engine_setup, engine_teardown);
     tcase_add_test(tc, test_rcpt_relay_events);
     tcase_add_test(tc, test_relay_modes);
+    tcase_add_test(tc, test_relay_grant_events_logged);
     tcase_add_test(tc, test_harvest_bans_client);
+    tcase_add_test(tc, test_harvest_ban_expires);
+    tcase_add_test(tc, test_harvest_window_slides);
+    tcase_add_test(tc, test_harvest_without_relay_check);
     tcase_add_test(tc, test_email_rate_counts_accepted);
     tcase_add_test(tc, test_email_rate_by_auth_and_ip_persists);
     tcase_add_test(tc, test_rcpt_limits);
+    tcase_add_test(tc, test_rcpt_rate_by_auth_and_ip_persists);
     tcase_add_test(tc, test_exempt_and_local_submission);
     tcase_add_test(tc, test_start_warning_without_local_domains);
     suite_add_tcase(su, tc);
