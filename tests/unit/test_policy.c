@@ -427,6 +427,298 @@ START_TEST(test_catalogue_override_monitor)
 }
 END_TEST
 
+/*
+ * Every session limit in every mode, one table. A trigger brings its limit
+ * to the crossing; the mode then decides:
+ *   0 off      nothing logged, accepted
+ *   1 block    refused with the limit's event and its action
+ *   2 monitor  the event logged as monitor, accepted
+ *   3 score    the event logged as score and its weight added: accepted
+ *              below penaltyScoreThreshold, refused (penalty_score_exceeded)
+ *              at it
+ */
+enum lim { LIM_GLOBAL, LIM_SERVICE, LIM_IP, LIM_FREQUENCY, LIM_DOMAIN_IP,
+           LIM_ERRORS, LIM_DENY, LIM_COUNT };
+enum mode_case { MC_OFF, MC_BLOCK, MC_MONITOR, MC_SCORE_BELOW,
+                 MC_SCORE_AT, MC_COUNT };
+
+#define THRESHOLD 50
+
+static const struct {
+    const char *label;
+    const char *setup;          /* SQL putting the limit at 1 */
+    const char *mode;           /* its mode setting */
+    const char *weight;         /* its score weight setting */
+    const char *check;          /* its name in the score's parts */
+    const char *id;             /* its event */
+    enum sg_action block;       /* what block mode does */
+    const char *code;
+    const char *score_code;     /* the reply when the score refuses */
+} limits[LIM_COUNT] = {
+    [LIM_GLOBAL] = { "global sessions",
+        "UPDATE settings SET value = '1' WHERE name = 'maxSMTPSessions'",
+        "DoMaxSMTPSessions", "scoreMaxSMTPSessions", "MaxSMTPSessions",
+        "00200150", SG_ACT_CLOSE, "421", "554" },
+    [LIM_SERVICE] = { "per-service sessions",
+        "INSERT INTO service_limits VALUES ('submission', 1, NULL)",
+        "DoMaxSMTPSessions", "scoreMaxSMTPSessions",
+        "MaxSMTPServiceSessions", "00200150", SG_ACT_CLOSE, "421", "554" },
+    [LIM_IP] = { "per-IP sessions",
+        "UPDATE settings SET value = '1' WHERE name = 'maxSMTPipSessions'",
+        "DoMaxSMTPipSessions", "scoreMaxSMTPipSessions",
+        "MaxSMTPipSessions", "00200153", SG_ACT_CLOSE, "421", "554" },
+    [LIM_FREQUENCY] = { "connection frequency",
+        "UPDATE settings SET value = '1' WHERE name = 'maxSMTPipConnects'",
+        "DoFrequencyIP", "scoreFrequencyIP", "FrequencyIP", "00200154",
+        SG_ACT_CLOSE, "421", "554" },
+    [LIM_DOMAIN_IP] = { "client subnets per sender domain",
+        "UPDATE settings SET value = '1' WHERE name = 'maxSMTPdomainIP'",
+        "DoDomainIP", "scoreDomainIP", "DomainIP", "00200156",
+        SG_ACT_TEMPFAIL, "451", "550" },
+    [LIM_ERRORS] = { "errors per session",
+        "UPDATE settings SET value = '1' WHERE name = 'MaxErrors'",
+        "DoMaxErrors", "scoreMaxErrors", "MaxErrors", "00200158",
+        SG_ACT_CLOSE, "421", "550" },
+    [LIM_DENY] = { "strict deny list",
+        "INSERT INTO ip_lists (list, network) VALUES "
+        "('denySMTPConnectionsFromAlways', '192.0.2.0/24')",
+        "DoDenyConnect", "scoreDenyConnect", "DenyConnect", "00200159",
+        SG_ACT_REJECT, "554", "554" },
+};
+
+/* trigger - bring limit `l` to its crossing; *held: a session kept open
+ * for it (or NULL), returns the session that crosses, verdict in v */
+static struct sg_session *trigger(enum lim l, struct sg_session **held,
+                                  struct sg_verdict *v)
+{
+    struct sg_session *s;
+
+    *held = NULL;
+    switch (l) {
+    case LIM_GLOBAL:
+        *held = connect_as("198.51.100.1", "smtpd", v);
+        ck_assert_int_eq(v->action, SG_ACT_NONE);
+        return connect_as("198.51.100.2", "smtpd", v);
+    case LIM_SERVICE:
+        *held = connect_as("198.51.100.1", "submission", v);
+        ck_assert_int_eq(v->action, SG_ACT_NONE);
+        /* Another service is not limited by it. */
+        ck_assert_int_eq(connect_once("198.51.100.3", v), SG_ACT_NONE);
+        return connect_as("198.51.100.2", "submission", v);
+    case LIM_IP:
+        *held = connect_as("198.51.100.1", "smtpd", v);
+        ck_assert_int_eq(v->action, SG_ACT_NONE);
+        return connect_as("198.51.100.1", "smtpd", v);
+    case LIM_FREQUENCY:
+        ck_assert_int_eq(connect_once("198.51.100.1", v), SG_ACT_NONE);
+        return connect_as("198.51.100.1", "smtpd", v);
+    case LIM_DOMAIN_IP:
+        s = connect_as("198.51.100.1", "smtpd", v);
+        sg_session_mail(s, "<a@spread.example>", v);
+        ck_assert_int_eq(v->action, SG_ACT_NONE);
+        sg_session_free(s);
+        s = connect_as("203.0.113.1", "smtpd", v);
+        ck_assert_int_eq(v->action, SG_ACT_NONE);
+        sg_session_mail(s, "<b@spread.example>", v);
+        return s;
+    case LIM_ERRORS:
+        s = connect_as("198.51.100.1", "smtpd", v);
+        sg_session_unknown(s, "FOO", v);
+        ck_assert_int_eq(v->action, SG_ACT_NONE);
+        sg_session_unknown(s, "BAR", v);
+        return s;
+    default:
+        return connect_as("192.0.2.5", "smtpd", v);
+    }
+}
+
+/* line_with - the captured line of event `id`; fails when there is none */
+static const char *line_with(const char *id)
+{
+    char needle[32];
+    const char *line;
+
+    snprintf(needle, sizeof(needle), "id=%s ", id);
+    line = capture_find(needle);
+    ck_assert_msg(line != NULL, "no %s logged", id);
+    return line;
+}
+
+START_TEST(test_limit_modes)
+{
+    enum lim l = (enum lim) (_i / MC_COUNT);
+    enum mode_case mc = (enum mode_case) (_i % MC_COUNT);
+    static const char *const mode_value[MC_COUNT] = { "0", "1", "2", "3",
+                                                      "3" };
+    struct sg_session *held, *s;
+    struct sg_verdict v;
+    char sql[512], want[64];
+    long weight = mc == MC_SCORE_AT ? THRESHOLD : THRESHOLD - 1;
+
+    snprintf(sql, sizeof(sql), "%s; UPDATE settings SET value = '%s' WHERE "
+             "name = '%s'; UPDATE settings SET value = '%ld' WHERE name = "
+             "'%s'; UPDATE settings SET value = '%d' WHERE name = "
+             "'penaltyScoreThreshold'", limits[l].setup, mode_value[mc],
+             limits[l].mode, weight, limits[l].weight, THRESHOLD);
+    policy(sql);
+    capture_reset();
+    s = trigger(l, &held, &v);
+    switch (mc) {
+    case MC_OFF:
+        ck_assert_msg(v.action == SG_ACT_NONE, "%s off: action %d",
+                      limits[l].label, v.action);
+        snprintf(want, sizeof(want), "id=%s", limits[l].id);
+        ck_assert_int_eq(capture_count(want), 0);
+        ck_assert_uint_eq(sg_session_score(s), 0);
+        break;
+    case MC_BLOCK:
+        ck_assert_msg(v.action == limits[l].block, "%s block: action %d",
+                      limits[l].label, v.action);
+        ck_assert_str_eq(v.code, limits[l].code);
+        ck_assert_ptr_nonnull(strstr(v.text, limits[l].id));
+        snprintf(want, sizeof(want), "action=%s",
+                 sg_action_name(limits[l].block));
+        ck_assert_ptr_nonnull(strstr(line_with(limits[l].id), want));
+        break;
+    case MC_MONITOR:
+        ck_assert_msg(v.action == SG_ACT_NONE, "%s monitor: action %d",
+                      limits[l].label, v.action);
+        ck_assert_ptr_nonnull(strstr(line_with(limits[l].id),
+                                     "action=monitor"));
+        ck_assert_uint_eq(sg_session_score(s), 0);
+        break;
+    case MC_SCORE_BELOW:
+        ck_assert_msg(v.action == SG_ACT_NONE, "%s score: action %d",
+                      limits[l].label, v.action);
+        ck_assert_ptr_nonnull(strstr(line_with(limits[l].id),
+                                     "action=score"));
+        ck_assert_uint_eq(sg_session_score(s), THRESHOLD - 1);
+        ck_assert_int_eq(capture_count("id=00200160"), 0);
+        break;
+    default:
+        ck_assert_msg(v.action == SG_ACT_REJECT, "%s score at threshold: "
+                      "action %d", limits[l].label, v.action);
+        ck_assert_int_eq(v.event, SG_EV_SCORE_EXCEEDED);
+        ck_assert_str_eq(v.code, limits[l].score_code);
+        ck_assert_ptr_nonnull(strstr(v.text, "00200160"));
+        ck_assert_ptr_nonnull(strstr(line_with(limits[l].id),
+                                     "action=score"));
+        snprintf(want, sizeof(want), "parts=\"%s=%d\"", limits[l].check,
+                 THRESHOLD);
+        ck_assert_msg(strstr(line_with("00200160"), want) != NULL,
+                      "%s: %s lacks %s", limits[l].label,
+                      line_with("00200160"), want);
+        break;
+    }
+    sg_session_free(s);
+    sg_session_free(held);
+    ck_assert_int_eq(sg_state_conc_total(eng->state), 0);
+}
+END_TEST
+
+/* noProcessingIPs: no session limit, no rate; the deny list still first */
+START_TEST(test_no_processing_ips)
+{
+    struct sg_verdict v;
+    struct sg_session *s[3], *t;
+
+    policy("UPDATE settings SET value = '1' WHERE name = 'maxSMTPipSessions';"
+           "UPDATE settings SET value = '1' WHERE name = 'maxSMTPipConnects';"
+           "UPDATE settings SET value = '1' WHERE name = 'maxEmailPerMinute';"
+           "UPDATE settings SET value = 'debug' WHERE name = 'logLevel';"
+           "INSERT INTO ip_lists (list, network) VALUES "
+           "('noProcessingIPs', '198.51.100.0/24'), "
+           "('noProcessingIPs', '2001:db8:5::/48'), "
+           "('denySMTPConnectionsFromAlways', '198.51.100.66')");
+    for (int i = 0; i < 3; i++) {
+        s[i] = connect_as(i == 1 ? "2001:db8:5:1::9" : "198.51.100.7",
+                          "smtpd", &v);
+        ck_assert_int_eq(v.action, SG_ACT_NONE);
+    }
+    ck_assert_ptr_nonnull(capture_find("id=00200161 event=session_limits_"
+                                       "exempt severity=debug action=accept "
+                                       "client=198.51.100.7"));
+    ck_assert_ptr_nonnull(capture_find("list=noProcessingIPs "
+                                       "entry=198.51.100.0/24"));
+    ck_assert_ptr_nonnull(capture_find("list=noProcessingIPs "
+                                       "entry=2001:db8:5::/48"));
+    for (int i = 0; i < 3; i++) {
+        sg_session_mail(s[0], "<news@sender.example>", &v);
+        ck_assert_int_eq(v.action, SG_ACT_NONE);
+        sg_session_message_done(s[0]);
+    }
+    ck_assert_int_eq(capture_count("id=00200151"), 0);
+    ck_assert_int_eq(capture_count("id=00200153"), 0);
+    ck_assert_int_eq(capture_count("id=00200154"), 0);
+    for (int i = 0; i < 3; i++)
+        sg_session_free(s[i]);
+    /* The default entry: the host itself. */
+    ck_assert_int_eq(connect_once("127.0.0.1", &v), SG_ACT_NONE);
+    ck_assert_ptr_nonnull(capture_find("list=noProcessingIPs "
+                                       "entry=127.0.0.1"));
+    /* The deny list comes before it. */
+    ck_assert_int_eq(connect_once("198.51.100.66", &v), SG_ACT_REJECT);
+    ck_assert_ptr_nonnull(strstr(v.text, "00200159"));
+    /* Outside the list the same limits hold. */
+    t = connect_as("203.0.113.7", "smtpd", &v);
+    ck_assert_int_eq(v.action, SG_ACT_NONE);
+    ck_assert_int_eq(connect_once("203.0.113.7", &v), SG_ACT_CLOSE);
+    sg_session_free(t);
+}
+END_TEST
+
+/* line_index - the index of the last captured line holding `needle` */
+static int line_index(const char *needle)
+{
+    for (int i = captured.n - 1; i >= 0; i--)
+        if (strstr(captured.line[i], needle) != NULL)
+            return i;
+    ck_abort_msg("no line with %s", needle);
+    return -1;
+}
+
+/* A severity override written to the catalogue table reaches the line. */
+START_TEST(test_catalogue_severity_override)
+{
+    struct sg_verdict v;
+    struct sg_session *keep;
+    int i;
+
+    policy("UPDATE settings SET value = '1' WHERE name = 'maxSMTPipSessions';"
+           "UPDATE catalogue SET severity_override = 'error' WHERE id = "
+           "'00200153'");
+    ck_assert_int_eq(db_count("SELECT count(*) FROM catalogue WHERE "
+                              "severity_override = 'error'"), 1);
+    keep = connect_as("192.0.2.80", "smtpd", &v);
+    capture_reset();
+    ck_assert_int_eq(connect_once("192.0.2.80", &v), SG_ACT_CLOSE);
+    i = line_index("id=00200153 ");
+    ck_assert_ptr_nonnull(strstr(captured.line[i], "event=max_smtp_ip_"
+                                 "sessions_reached severity=error "
+                                 "action=close"));
+    ck_assert_int_eq(captured.sev[i], SG_SEV_ERR);
+    /* Severity only: the action is still the default. */
+    ck_assert_int_eq(v.action, SG_ACT_CLOSE);
+    /* Below logLevel it is not logged at all. */
+    policy("UPDATE catalogue SET severity_override = 'debug' WHERE id = "
+           "'00200153'");
+    capture_reset();
+    atomic_store(&test_log.max_severity, SG_SEV_INFO);  /* logLevel info */
+    ck_assert_int_eq(connect_once("192.0.2.80", &v), SG_ACT_CLOSE);
+    ck_assert_int_eq(capture_count("id=00200153"), 0);
+    /* Cleared: the catalogue's default again. */
+    policy("UPDATE catalogue SET severity_override = NULL WHERE id = "
+           "'00200153'");
+    capture_reset();
+    ck_assert_int_eq(connect_once("192.0.2.80", &v), SG_ACT_CLOSE);
+    i = line_index("id=00200153 ");
+    ck_assert_ptr_nonnull(strstr(captured.line[i], "severity=warning "
+                                 "action=close"));
+    ck_assert_int_eq(captured.sev[i], SG_SEV_WARNING);
+    sg_session_free(keep);
+}
+END_TEST
+
 START_TEST(test_session_alloc_failure)
 {
     struct sg_session_info info = { "192.0.2.1", NULL, "smtpd", NULL };
@@ -631,6 +923,9 @@ Suite *policy_suite(void)
     tcase_add_test(tc, test_exempt_skips_limits);
     tcase_add_test(tc, test_score_mode);
     tcase_add_test(tc, test_catalogue_override_monitor);
+    tcase_add_test(tc, test_catalogue_severity_override);
+    tcase_add_test(tc, test_no_processing_ips);
+    tcase_add_loop_test(tc, test_limit_modes, 0, LIM_COUNT * MC_COUNT);
     tcase_add_test(tc, test_session_alloc_failure);
     tcase_add_test(tc, test_live_reload_and_signal);
     tcase_add_test(tc, test_db_deleted_recreated);
