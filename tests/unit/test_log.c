@@ -46,18 +46,75 @@ START_TEST(test_catalogue_integrity)
 }
 END_TEST
 
+/*
+ * Seed 000 (D-Link's SMTPALG log reference) defines 00200150-00200152; the
+ * catalogue keeps their IDs, names, default severities, revisions and the
+ * seed's parameters. Where it deliberately differs:
+ *   - messages: no "SMTPALG: " prefix (smtpguard is not an ALG; the
+ *     event name and ID already say which check spoke);
+ *   - context parameters: "service session" (the {daemon_name} service and
+ *     smtpguard's session number) for the seed's "ALG Module Name" and
+ *     "ALG Session ID";
+ *   - 00200150: scope (global or service) added, as the limit exists for
+ *     the whole daemon too;
+ *   - 00200151: the seed's gateway action session_rejected is tempfail
+ *     here: issue 3 asks for a temporary failure (451 4.7.1) of the
+ *     transaction, so the sender retries and the session goes on; the
+ *     message names the count, limit and key it counted by (key_type,
+ *     key, count, max added), the seed's trailing period dropped;
+ *   - 00200152: the seed's fixed "(out of memory)" is the <reason>
+ *     parameter (allocating the session's state, or its counters), and
+ *     "SMTPALG session" is "session".
+ * The templates are pinned here so that a change to them is deliberate.
+ */
 START_TEST(test_seed_ids_fixed)
 {
     const struct sg_event_def *e = sg_event_find("00200150");
 
     ck_assert_ptr_nonnull(e);
     ck_assert_str_eq(e->name, "max_smtp_sessions_reached");
+    ck_assert_int_eq(e->facility, SG_FAC_SESSION);
     ck_assert_int_eq(e->severity, SG_SEV_WARNING);
     ck_assert_int_eq(e->action, SG_ACT_CLOSE);
+    ck_assert_int_eq(e->revision, 1);
+    ck_assert_str_eq(e->params, "max_sessions scope");
+    ck_assert_str_eq(e->message, "Maximum number of SMTP sessions "
+                     "(<max_sessions>) for service reached. Closing "
+                     "connection");
+    ck_assert_ptr_nonnull(strstr(e->explanation, "The maximum number of "
+                                 "concurrent SMTP sessions has been "
+                                 "reached"));
+    ck_assert_ptr_nonnull(strstr(e->recommended, "If the maximum number of "
+                                 "SMTP sessions is too low, increase it."));
+
+    e = sg_event_find("00200151");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->name, "maximum_email_per_minute_reached");
+    ck_assert_int_eq(e->facility, SG_FAC_SESSION);
+    ck_assert_int_eq(e->severity, SG_SEV_WARNING);
+    ck_assert_int_eq(e->action, SG_ACT_TEMPFAIL);
+    ck_assert_int_eq(e->revision, 2);
+    ck_assert_str_eq(e->params, "sender_email_address key_type key count "
+                     "max");
+    ck_assert_str_eq(e->message, "Maximum number of emails per client and "
+                     "minute reached (<count> of <max> for <key_type> "
+                     "<key>)");
+    ck_assert_ptr_nonnull(strstr(e->explanation, "Client is trying to send "
+                                 "emails at a rate higher than the "
+                                 "configured value."));
+    ck_assert_ptr_nonnull(strstr(e->recommended, "This can be a possible "
+                                 "DOS attack"));
+
     e = sg_event_find("00200152");
+    ck_assert_ptr_nonnull(e);
     ck_assert_str_eq(e->name, "failed_create_new_session");
+    ck_assert_int_eq(e->facility, SG_FAC_SESSION);
     ck_assert_int_eq(e->severity, SG_SEV_CRITICAL);
     ck_assert_int_eq(e->action, SG_ACT_TEMPFAIL);
+    ck_assert_str_eq(e->params, "reason");
+    ck_assert_str_eq(e->message, "Failed to create new session (<reason>)");
+    ck_assert_ptr_nonnull(strstr(e->explanation, "An attempt to create the "
+                                 "state of a new SMTP session failed"));
     ck_assert_ptr_null(sg_event_find("99999999"));
 }
 END_TEST
