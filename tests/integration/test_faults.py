@@ -60,6 +60,21 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
             self.assertEqual(run.result, expect, str(run))
         return run, took
 
+    def assert_start_failed(self, argv, message, since):
+        """argv fails to start: exit 1, `message` on stderr, and the
+        catalogue event daemon_start_failed with it in syslog and on
+        stderr."""
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(message, r.stderr)
+        self.assertIn('id=00290015 event=daemon_start_failed '
+                      'severity=critical', r.stderr)
+        ev = self.env.guards[0].wait_event(
+            'daemon_start_failed', since, pid='any',
+            reason=re.compile(re.escape(message)))
+        self.assertEqual(ev['id'], '00290015')
+        return r
+
     def mount_tmpfs(self, path, size):
         os.makedirs(path, exist_ok=True)
         r = subprocess.run(['mount', '-t', 'tmpfs', '-o',
@@ -186,6 +201,62 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
                         'MaxErrors', '4'], check=True, capture_output=True)
         g.wait_event('policy_reloaded', since, timeout=5)
 
+    def test_replaced_while_running(self):
+        """Another valid database is moved into the file's place (a
+        restore): the daemon notices, says so (database_replaced,
+        how=replaced), keeps serving, writes the bans it holds in memory
+        into the new file and takes its policies."""
+        g = self.start_guard(settings={'maxSMTPipConnects': 1})
+        since = g.mark()
+        self.timed_session('192.0.2.86')
+        self.timed_session('192.0.2.86', expect='closed')
+        g.wait_event('smtp_ip_frequency_exceeded', since)
+        # The replacement: a copy of the template, with a policy of its own.
+        new = os.path.join(g.dir, 'restored.db')
+        for suffix in ('', '-wal', '-shm'):
+            if os.path.exists(self.env.template_db + suffix):
+                shutil.copy(self.env.template_db + suffix, new + suffix)
+        con = sqlite3.connect(new, timeout=10)
+        con.execute("UPDATE settings SET value = '7' WHERE name = "
+                    "'MaxErrors'")
+        con.commit()
+        con.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+        con.execute('PRAGMA journal_mode = DELETE')
+        con.close()
+        self.assertEqual(db_rows(new, 'SELECT count(*) FROM bans'), [(0,)])
+        pw = pwd.getpwnam(harness.GUARD_USER)
+        os.chown(new, pw.pw_uid, pw.pw_gid)
+        os.rename(new, g.db)
+        line = g.wait_event('database_replaced', since, timeout=10)
+        self.assertIn('how=replaced created=no', line.line)
+        self.assertRegex(line.line, r' bans=[1-9]')
+        self.assertEqual(db_rows(g.db, "SELECT count(*) FROM bans WHERE "
+                                 "key = '192.0.2.86'"), [(1,)])
+        # Its policies are in force, the ban too, other clients are served.
+        self.assertEqual(g.wait_event('policy_reloaded', since)['trigger'],
+                         'database change')
+        self.timed_session('192.0.2.86', expect='closed')
+        self.timed_session('192.0.2.87')
+        self.assertTrue(g.running())
+        self.assertEqual(db_rows(g.db, "SELECT value FROM settings WHERE "
+                                 "name = 'MaxErrors'"), [('7',)])
+        self.assertEqual(db_rows(g.db, 'PRAGMA integrity_check'), [('ok',)])
+
+    def test_unusable_database_at_start(self):
+        """A database the daemon cannot use (written by a newer smtpguard)
+        stops the start with daemon_start_failed; the file is untouched."""
+        g = self.env.new_guard(self._testMethodName, start=False)
+        db_rows(g.db, 'PRAGMA user_version = 99')
+        db_rows(g.db, 'PRAGMA wal_checkpoint(TRUNCATE)')
+        with open(g.db, 'rb') as f:
+            before = f.read()
+        argv = [harness.smtpguard_binary(), '-f', '-l', '-p',
+                g.socket_spec, '-d', g.db, '-u', harness.GUARD_USER]
+        self.assert_start_failed(argv, 'newer than this smtpguard',
+                                 g.mark())
+        with open(g.db, 'rb') as f:
+            self.assertEqual(f.read(), before)
+
     def test_read_only_at_start(self):
         """The daemon's user cannot write the database: it starts on it
         read-only (its policies in force), keeps what it counts in memory,
@@ -252,15 +323,56 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
                                socket_spec=f'unix:{sockdir}/s.sock')
         argv = [harness.smtpguard_binary(), '-f', '-l', '-p',
                 g.socket_spec, '-d', g.db, '-u', harness.GUARD_USER]
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn(f'socket directory {sockdir} does not exist', r.stderr)
+        self.assert_start_failed(
+            argv, f'socket directory {sockdir} does not exist', g.mark())
         os.makedirs(sockdir)
         path = os.path.join(sockdir, 's.sock')
         import socket as pysocket
         s = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
         s.bind(path)                    # left behind, nobody listening
         s.close()
+        self.addCleanup(self._stop_guard, g)
+        g.start()
+        self.assertTrue(g.running())
+        # Now it is busy: a second daemon must not take it over.
+        self.assert_start_failed(
+            argv, f'socket {path} is in use', g.mark())
+        self.assertTrue(g.running())
+
+    def test_socket_symlink(self):
+        """A symlink at the unix socket path is refused, whether it points
+        at a regular file or at a socket elsewhere (libmilter would unlink
+        it and bind: the check after the bind never saw it); the target is
+        untouched. Another kind of file there is refused too."""
+        import socket as pysocket
+        sockdir = os.path.join(self.env.root, 'symsock')
+        os.makedirs(sockdir)
+        path = os.path.join(sockdir, 's.sock')
+        g = self.env.new_guard(self._testMethodName, start=False,
+                               socket_spec=f'unix:{path}')
+        argv = [harness.smtpguard_binary(), '-f', '-l', '-p',
+                g.socket_spec, '-d', g.db, '-u', harness.GUARD_USER]
+        target = os.path.join(self.env.root, 'precious-sock-target')
+        with open(target, 'w') as f:
+            f.write('keep me\n')
+        elsewhere = os.path.join(self.env.root, 'other.sock')
+        s = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+        s.bind(elsewhere)
+        s.close()
+        for to in (target, elsewhere):
+            os.symlink(to, path)
+            self.assert_start_failed(
+                argv, f'socket {path} is a symlink', g.mark())
+            self.assertTrue(os.path.islink(path))
+            os.unlink(path)
+        with open(target) as f:
+            self.assertEqual(f.read(), 'keep me\n')
+        self.assertTrue(os.path.exists(elsewhere))
+        with open(path, 'w') as f:
+            f.write('not a socket\n')
+        self.assert_start_failed(
+            argv, f'socket {path} exists and is not a socket', g.mark())
+        os.unlink(path)
         self.addCleanup(self._stop_guard, g)
         g.start()
         self.assertTrue(g.running())
@@ -275,22 +387,28 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
         for extra, msg in (([], 'refusing to run as root: give -u'),
                            (['-u', 'root'], '-u root: refusing to run as '
                             'root')):
-            r = subprocess.run(base + extra, capture_output=True, text=True,
-                               timeout=30)
-            self.assertEqual(r.returncode, 1, r.stderr)
-            self.assertIn(msg, r.stderr)
+            self.assert_start_failed(base + extra, msg, g.mark())
         target = os.path.join(self.env.root, 'precious')
         with open(target, 'w') as f:
             f.write('keep me\n')
         pidfile = os.path.join(g.dir, 'smtpguard.pid')
         os.symlink(target, pidfile)
-        r = subprocess.run(base + ['-u', harness.GUARD_USER, '-P', pidfile],
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn(f'pid file {pidfile}', r.stderr)
+        self.assert_start_failed(
+            base + ['-u', harness.GUARD_USER, '-P', pidfile],
+            f'pid file {pidfile}: ', g.mark())
         with open(target) as f:
             self.assertEqual(f.read(), 'keep me\n')
         os.unlink(pidfile)
+        # The pid file is written as the daemon's user (who removes it at
+        # exit): a directory only root may write is refused at start, not
+        # left with a stale file.
+        rootdir = os.path.join(self.env.root, 'rootonly')
+        os.makedirs(rootdir, mode=0o755)
+        rootpid = os.path.join(rootdir, 'smtpguard.pid')
+        self.assert_start_failed(
+            base + ['-u', harness.GUARD_USER, '-P', rootpid],
+            f'pid file {rootpid}: Permission denied', g.mark())
+        self.assertFalse(os.path.exists(rootpid))
         self.addCleanup(self._stop_guard, g)
         g.start()
         with open(f'/proc/{g.pid}/status') as f:
