@@ -10,8 +10,11 @@
  * failed connections ... for review"); counts by event and severity; the
  * clients, sender domains and senders refused most; relay attempts; DNSBL
  * hits by zone; SPF results; bans issued. --client shows every line of one
- * client. --follow then keeps reading the last file as it grows and prints
- * each new refusal.
+ * client. --follow then keeps reading the last file (plain, not standard
+ * input) from where the report ended, as it grows, through truncation and
+ * rotation as tail -F does, and prints each new refusal: a line for
+ * people, or with --json one object per line (JSON Lines) after the
+ * summary, which is then one line too.
  *
  * Lines of other programs are skipped at the cost of one memmem; a
  * malformed or truncated smtpguard line is counted and skipped. Times:
@@ -21,6 +24,7 @@
 /* memmem: _GNU_SOURCE comes from the build (CMakeLists.txt) */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,7 @@
 
 #include "catalogue.h"
 #include "htab.h"
+#include "json.h"
 #include "sg.h"
 
 #define MAX_FIELDS 32
@@ -256,6 +261,21 @@ static void print_refusal(const struct line *l, const char *raw_event,
     putchar('\n');
 }
 
+/* print_refusal_json - one line of --follow --json: the time stamp and
+ * every field, values as logged (JSON Lines) */
+static void print_refusal_json(const struct line *l)
+{
+    fputs("{\"time\": ", stdout);
+    sg_json_str(stdout, l->stamp, l->stamp_len);
+    for (int i = 0; i < l->n; i++) {
+        fputs(", ", stdout);
+        sg_json_str(stdout, l->f[i].k, l->f[i].kl);
+        fputs(": ", stdout);
+        sg_json_str(stdout, l->f[i].v, l->f[i].vl);
+    }
+    fputs("}\n", stdout);
+}
+
 static void handle(struct report *r, const struct opts *o, const char *s,
                    size_t len, bool live)
 {
@@ -329,7 +349,9 @@ static void handle(struct report *r, const struct opts *o, const char *s,
         count(&r->spf, ev + 3, evl - 3);
     if (get(&l, "ban_seconds", &v, &vl) && refused)
         count(&r->bans, ev, evl);
-    if ((refused || o->client != NULL) && !o->json &&
+    if ((refused || o->client != NULL) && o->json && live) {
+        print_refusal_json(&l);
+    } else if ((refused || o->client != NULL) && !o->json &&
         (o->all || live || o->client != NULL || r->shown < 50)) {
         if (!live && r->shown == 0)
             printf("%s:\n", o->client ? "Lines of this client"
@@ -341,58 +363,133 @@ static void handle(struct report *r, const struct opts *o, const char *s,
 
 /* ---- reading ---- */
 
-static int read_stream(struct report *r, const struct opts *o, gzFile gz,
-                       bool live)
+/* handle_lines - every whole line of buf; the bytes used (up to and with
+ * the last newline) */
+static size_t handle_lines(struct report *r, const struct opts *o,
+                           const char *buf, size_t len, bool live)
+{
+    const char *p = buf, *nl, *end = buf + len;
+
+    for (; (nl = memchr(p, '\n', (size_t) (end - p))) != NULL; p = nl + 1)
+        handle(r, o, p, (size_t) (nl - p), live);
+    return (size_t) (p - buf);
+}
+
+/*
+ * read_stream - every line of gz. A last line without its newline is
+ * handled, unless `tail` (the file --follow goes on reading): then it is
+ * left for the follower, and its length returned. -1: read error.
+ */
+static long read_stream(struct report *r, const struct opts *o, gzFile gz,
+                        bool tail)
 {
     static char buf[BUF_SIZE + 1];
     size_t have = 0;
 
     for (;;) {
         int n = gzread(gz, buf + have, (unsigned) (BUF_SIZE - have));
-        char *p, *nl, *end;
+        size_t used;
 
         if (n < 0)
             return -1;
         if (n == 0) {
-            if (have > 0 && !live)
-                handle(r, o, buf, have, live);  /* last line, no newline */
-            return live ? (int) have : 0;
+            if (have > 0 && !tail)
+                handle(r, o, buf, have, false);  /* last line, no newline */
+            return tail ? (long) have : 0;
         }
-        end = buf + have + n;
-        for (p = buf; (nl = memchr(p, '\n', (size_t) (end - p))) != NULL;
-             p = nl + 1)
-            handle(r, o, p, (size_t) (nl - p), live);
-        have = (size_t) (end - p);
+        have += (size_t) n;
+        used = handle_lines(r, o, buf, have, false);
+        have -= used;
         if (have == BUF_SIZE) {         /* a 1 MB line: count, drop */
             r->malformed++;
             have = 0;
         }
-        memmove(buf, p, have);
+        memmove(buf, buf + used, have);
     }
 }
 
-static void follow(struct report *r, const struct opts *o, const char *path)
+/*
+ * follow - go on reading the file open on fd from byte `pos` (where the
+ * report stopped: nothing is counted or shown twice) as it grows, like
+ * tail -F: a line is handled once it is whole, however many polls it
+ * takes to arrive; when the file is truncated (copytruncate) it is read
+ * again from its start; when path becomes another file (rotated), the old
+ * one is read to its end, one poll later (the writer may not have moved
+ * yet), then the new one from its start. Returns on a read error only.
+ */
+static void follow(struct report *r, const struct opts *o, const char *path,
+                   int fd, off_t pos)
 {
-    struct stat st0, st;
-    gzFile gz = gzopen(path, "rb");
+    char *buf = malloc(BUF_SIZE);
+    struct stat cur, st;
+    size_t have = 0;
+    bool rotated = false;
 
-    if (gz == NULL || stat(path, &st0) < 0)
+    if (buf == NULL || fstat(fd, &cur) < 0 || lseek(fd, pos, SEEK_SET) < 0) {
+        fprintf(stderr, "smtpguardctl: cannot follow %s: %s\n", path,
+                buf == NULL ? "out of memory" : strerror(errno));
+        free(buf);
+        close(fd);
         return;
-    gzseek(gz, 0, SEEK_END);
+    }
     fflush(stdout);
     for (;;) {
-        read_stream(r, o, gz, true);
-        fflush(stdout);
-        gzclearerr(gz);
-        usleep(500000);
-        /* Rotated: the path is a new file; carry on there. */
-        if (stat(path, &st) == 0 && st.st_ino != st0.st_ino) {
-            gzclose(gz);
-            if ((gz = gzopen(path, "rb")) == NULL)
-                return;
-            st0 = st;
+        ssize_t n = read(fd, buf + have, BUF_SIZE - have);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "smtpguardctl: %s: %s\n", path, strerror(errno));
+            break;
         }
+        if (n > 0) {
+            size_t used;
+
+            pos += n;
+            have += (size_t) n;
+            used = handle_lines(r, o, buf, have, true);
+            have -= used;
+            if (have == BUF_SIZE) {     /* a 1 MB line: count, drop */
+                r->malformed++;
+                have = 0;
+            }
+            memmove(buf, buf + used, have);
+            continue;
+        }
+        fflush(stdout);
+        if (stat(path, &st) == 0 && (st.st_ino != cur.st_ino ||
+                                     st.st_dev != cur.st_dev)) {
+            int nfd;
+
+            if (rotated && (nfd = open(path, O_RDONLY)) >= 0) {
+                if (have > 0)           /* the old file's cut last line */
+                    handle(r, o, buf, have, true);
+                fflush(stdout);
+                close(fd);
+                fd = nfd;
+                if (fstat(fd, &cur) < 0)
+                    break;
+                pos = 0;
+                have = 0;
+                rotated = false;
+                fprintf(stderr, "smtpguardctl: %s was rotated; following "
+                        "the new file\n", path);
+                continue;
+            }
+            rotated = true;
+        } else if (fstat(fd, &st) == 0 && st.st_size < pos) {
+            fprintf(stderr, "smtpguardctl: %s was truncated; reading it "
+                    "from its start\n", path);
+            if (lseek(fd, 0, SEEK_SET) < 0)
+                break;
+            pos = 0;
+            have = 0;
+            continue;
+        }
+        usleep(500000);
     }
+    free(buf);
+    close(fd);
 }
 
 /* ---- output ---- */
@@ -425,7 +522,7 @@ static void collect_one(struct sg_htab *t, struct sg_hnode *n, void *arg)
 }
 
 static void print_top(const char *title, struct counter *c, int top,
-                      bool json, bool *first)
+                      bool json, const char *nl, bool *first)
 {
     struct collect col = { calloc(c->t.count + 1, sizeof(struct top)), 0 };
 
@@ -434,10 +531,14 @@ static void print_top(const char *title, struct counter *c, int top,
     sg_htab_walk(&c->t, collect_one, &col);
     qsort(col.v, col.n, sizeof(*col.v), by_count);
     if (json) {
-        printf("%s\n  \"%s\": [", *first ? "" : ",", title);
-        for (size_t i = 0; i < col.n && (int) i < top; i++)
-            printf("%s[\"%s\", %lu]", i ? ", " : "", col.v[i].key,
-                   col.v[i].count);
+        printf("%s%s", *first ? "" : ",", nl);
+        sg_json_str(stdout, title, strlen(title));
+        printf(": [");
+        for (size_t i = 0; i < col.n && (int) i < top; i++) {
+            printf("%s[", i ? ", " : "");
+            sg_json_str(stdout, col.v[i].key, strlen(col.v[i].key));
+            printf(", %lu]", col.v[i].count);
+        }
         printf("]");
         *first = false;
     } else if (col.n > 0) {
@@ -450,25 +551,39 @@ static void print_top(const char *title, struct counter *c, int top,
 
 static void summary(struct report *r, const struct opts *o)
 {
+    /* --follow --json: the summary on one line, then a line per refusal */
+    const char *nl = o->follow ? " " : "\n  ";
     bool first = true;
 
     if (o->json) {
         printf("{\"lines\": %lu, \"smtpguard_lines\": %lu, \"malformed\": "
-               "%lu, \"refusals\": %lu, \"relay_attempts\": %lu, \"first\": "
-               "\"%s\", \"last\": \"%s\", \"events\": {", r->lines, r->ours,
-               r->malformed, r->refusals, r->relay, r->first, r->last);
+               "%lu, \"refusals\": %lu, \"relay_attempts\": %lu, \"first\": ",
+               r->lines, r->ours, r->malformed, r->refusals, r->relay);
+        sg_json_str(stdout, r->first, strlen(r->first));
+        printf(", \"last\": ");
+        sg_json_str(stdout, r->last, strlen(r->last));
+        printf(", \"events\": {");
         for (int i = 0; i <= SG_EV_COUNT; i++)
-            if (r->by_event[i])
-                printf("%s\"%s\": %lu", first ? "" : ", ", i < SG_EV_COUNT
-                       ? sg_event_def((enum sg_event) i)->id : "unknown",
-                       r->by_event[i]), first = false;
+            if (r->by_event[i]) {
+                const char *id = i < SG_EV_COUNT
+                    ? sg_event_def((enum sg_event) i)->id : "unknown";
+
+                printf("%s", first ? "" : ", ");
+                sg_json_str(stdout, id, strlen(id));
+                printf(": %lu", r->by_event[i]);
+                first = false;
+            }
         printf("}, \"severities\": {");
         first = true;
         for (int i = 0; i < 8; i++)
-            if (r->by_sev[i])
-                printf("%s\"%s\": %lu", first ? "" : ", ",
-                       sg_severity_name((enum sg_severity) i), r->by_sev[i]),
-                    first = false;
+            if (r->by_sev[i]) {
+                const char *sev = sg_severity_name((enum sg_severity) i);
+
+                printf("%s", first ? "" : ", ");
+                sg_json_str(stdout, sev, strlen(sev));
+                printf(": %lu", r->by_sev[i]);
+                first = false;
+            }
         printf("}");
         first = false;
     } else {
@@ -496,18 +611,18 @@ static void summary(struct report *r, const struct opts *o)
                        r->by_sev[i]);
         printf("\n\nRelay attempts: %lu\n", r->relay);
     }
-    print_top("Clients refused", &r->clients, o->top, o->json, &first);
+    print_top("Clients refused", &r->clients, o->top, o->json, nl, &first);
     print_top("Sender domains refused", &r->domains, o->top, o->json,
-              &first);
-    print_top("Senders refused", &r->senders, o->top, o->json, &first);
+              nl, &first);
+    print_top("Senders refused", &r->senders, o->top, o->json, nl, &first);
     print_top("Relay attempts by client", &r->relay_clients, o->top, o->json,
-              &first);
+              nl, &first);
     print_top("DNSBL/DNSWL hits by zone", &r->zones, o->top, o->json,
-              &first);
-    print_top("SPF results", &r->spf, o->top, o->json, &first);
-    print_top("Bans issued", &r->bans, o->top, o->json, &first);
+              nl, &first);
+    print_top("SPF results", &r->spf, o->top, o->json, nl, &first);
+    print_top("Bans issued", &r->bans, o->top, o->json, nl, &first);
     if (o->json)
-        puts("\n}");
+        puts(o->follow ? "}" : "\n}");
 }
 
 /* parse_count - a whole number in [0, max], or exit 2 naming the option */
@@ -555,6 +670,7 @@ int sg_ctl_report(int argc, char **argv, bool json)
     struct opts o = { 0, 0, NULL, false, false, json, 10 };
     struct report *r = calloc(1, sizeof(*r));
     int i, files = 0, rc = 0;
+    bool followed = false;
 
     if (r == NULL)
         return 3;
@@ -581,6 +697,12 @@ int sg_ctl_report(int argc, char **argv, bool json)
             return 2;
         }
     }
+    if (o.follow && (i == argc || strcmp(argv[argc - 1], "-") == 0)) {
+        fprintf(stderr, "smtpguardctl: report --follow follows the last "
+                "FILE, not standard input\n");
+        free(r);
+        return 2;
+    }
     counter_init(&r->clients);
     counter_init(&r->domains);
     counter_init(&r->senders);
@@ -591,28 +713,53 @@ int sg_ctl_report(int argc, char **argv, bool json)
     files = argc - i;
     for (int k = 0; k < (files > 0 ? files : 1); k++) {
         const char *path = files > 0 ? argv[i + k] : "-";
-        gzFile gz = strcmp(path, "-") == 0 ? gzdopen(dup(0), "rb")
-            : gzopen(path, "rb");
+        bool tail = o.follow && k == files - 1;
+        int fd = strcmp(path, "-") == 0 ? dup(0) : open(path, O_RDONLY);
+        unsigned char magic[2];
+        gzFile gz;
+        long left;
 
-        if (gz == NULL) {
+        if (fd < 0 || (gz = gzdopen(tail ? dup(fd) : fd, "rb")) == NULL) {
             fprintf(stderr, "smtpguardctl: cannot read %s\n", path);
+            if (fd >= 0)
+                close(fd);
             rc = 3;
             continue;
         }
+        if (tail && pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f &&
+            magic[1] == 0x8b) {
+            fprintf(stderr, "smtpguardctl: %s is compressed: --follow "
+                    "follows the live (plain) log\n", path);
+            gzclose(gz);
+            close(fd);
+            rc = 2;
+            followed = true;            /* no summary either */
+            break;
+        }
         gzbuffer(gz, 1 << 18);
-        if (read_stream(r, &o, gz, false) < 0) {
+        if ((left = read_stream(r, &o, gz, tail)) < 0) {
             fprintf(stderr, "smtpguardctl: %s: read error (a truncated "
                     "gzip file?); the report covers what was read\n", path);
             rc = 3;
         }
+        if (tail && left >= 0) {
+            /* Go on from the end of the last whole line read. */
+            off_t pos = (off_t) gztell(gz) - left;
+
+            gzclose(gz);
+            summary(r, &o);
+            if (!o.json)
+                printf("\nFollowing %s (Ctrl-C ends):\n", path);
+            follow(r, &o, path, fd, pos);
+            followed = true;
+            break;
+        }
         gzclose(gz);
+        if (tail)
+            close(fd);
     }
-    summary(r, &o);
-    if (o.follow && argc > 0 && strcmp(argv[argc - 1], "-") != 0) {
-        if (!o.json)
-            printf("\nFollowing %s (Ctrl-C ends):\n", argv[argc - 1]);
-        follow(r, &o, argv[argc - 1]);
-    }
+    if (!followed)
+        summary(r, &o);
     counter_free(&r->clients);
     counter_free(&r->domains);
     counter_free(&r->senders);

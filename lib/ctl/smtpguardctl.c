@@ -29,6 +29,7 @@
 #include "catalogue.h"
 #include "config.h"
 #include "dnsbl.h"
+#include "json.h"
 #include "mailaddr.h"
 #include "store.h"
 
@@ -55,9 +56,18 @@ static void usage(FILE *fp)
 "  policy reset NAME               back to the default\n"
 "Lists:\n"
 "  list show LIST\n"
-"  list add LIST ENTRY [VALUE]     catchalls: DOMAIN MAILBOX; dnsbl: ZONE\n"
-"                                  [WEIGHT [ANSWERS]] or postscreen's\n"
-"                                  zone=answers*weight\n"
+"  list add LIST ENTRY [VALUE]     catchalls: DOMAIN MAILBOX\n"
+"  list add dnsbl ZONE [WEIGHT [ANSWERS]] [OPTIONS]\n"
+"  list add dnsbl ZONE=ANSWERS*WEIGHT [OPTIONS]   (postscreen's form)\n"
+"      --weight N        -1000000..1000000, not 0; negative: an allow list\n"
+"                        (default 1)\n"
+"      --answers A       which A answers count: '' any 127/8 but\n"
+"                        127.255.255/24, '127.0.0.[2..11;20]', a network,\n"
+"                        '&0x04' (default '')\n"
+"      --txt yes|no      fetch the TXT reason (default yes)\n"
+"      --ipv6 yes|no     ask for IPv6 clients too (default yes)\n"
+"      --comment TEXT    kept when the zone is added again without it\n"
+"                        (the others take their defaults)\n"
 "  list remove LIST ENTRY\n"
 "  LIST: deny, noprocessing, whitelist, ispip, relay, local-domains,\n"
 "        local-addresses, catchalls, dnsbl, exempt-domains\n"
@@ -71,6 +81,11 @@ static void usage(FILE *fp)
 "  event ID|NAME                   one event, as the log reference shows it\n"
 "  event-override ID|NAME [--severity SEV] [--action ACT]\n"
 "  event-reset ID|NAME             drop the overrides\n"
+"Report (mail.log files, .gz files or standard input; no database):\n"
+"  report [--since T] [--until T] [--client ADDR] [--all] [--top N]\n"
+"         [--follow] [FILE...|-]  refusals, counts by event, top lists;\n"
+"                                  --follow goes on reading the last FILE\n"
+"                                  (with --json: one object per line)\n"
 "\n"
 "Options: -d DB (default %s), --json (machine-readable output),\n"
 "--wait SECONDS (for a database another writer holds; default 10),\n"
@@ -185,18 +200,7 @@ static int run(const char *sql, int n, ...)
 
 static void json_str(const char *s)
 {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char) *s;
-
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
+    sg_json_str(stdout, s, strlen(s));
 }
 
 /*
@@ -426,35 +430,120 @@ static void normalize(const struct list *l, const char *entry, char *out,
     }
 }
 
+/* parse_weight - a DNSBL weight, as the dnsbl_zones CHECK allows it */
+static long parse_weight(const char *s)
+{
+    char *end;
+    long w;
+
+    errno = 0;
+    w = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0)
+        die(EX_REFUSED, "weight '%s' is not a whole number; nothing changed",
+            s);
+    if (w == 0 || w < -1000000 || w > 1000000)
+        die(EX_REFUSED, "weight '%s' refused: from -1000000 to 1000000, not "
+            "0 (a negative weight makes an allow list); nothing changed", s);
+    return w;
+}
+
+/* parse_flag - yes/no and its usual spellings */
+static bool parse_flag(const char *opt, const char *s)
+{
+    static const char *const yes[] = { "yes", "on", "true", "1" };
+    static const char *const no[] = { "no", "off", "false", "0" };
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return true;
+        if (strcasecmp(s, no[i]) == 0)
+            return false;
+    }
+    die(EX_REFUSED, "%s '%s' refused: yes or no; nothing changed", opt, s);
+}
+
+/*
+ * list add dnsbl ZONE [WEIGHT [ANSWERS]] | ZONE=ANSWERS*WEIGHT, then
+ * [--weight N] [--answers A] [--txt yes|no] [--ipv6 yes|no]
+ * [--comment TEXT]: every column of dnsbl_zones. The row is replaced
+ * (what is not given takes its default), except that the comment stays
+ * unless --comment is given.
+ */
 static int list_add_dnsbl(int argc, char **argv)
 {
+    const char *pos[3], *weight_s = NULL, *answers = NULL, *comment = NULL;
+    bool txt = true, ipv6 = true;
     struct sg_dnsbl_zone z;
     struct sg_err err;
     char weight[24];
-    int rc;
+    int npos = 0, rc;
 
-    if (argc == 1 && (strchr(argv[0], '=') || strchr(argv[0], '*')))
-        rc = sg_dnsbl_site_parse(&z, argv[0], &err);
-    else if (argc >= 1 && argc <= 3) {
-        char *end = NULL;
-        long w = argc >= 2 ? strtol(argv[1], &end, 10) : 1;
+    for (int i = 0; i < argc; i++) {
+        const char *opt = argv[i];
 
-        if (argc >= 2 && (*argv[1] == '\0' || *end != '\0'))
-            die(EX_REFUSED, "weight '%s' is not a whole number; nothing "
-                "changed", argv[1]);
-        rc = sg_dnsbl_zone_init(&z, argv[0], w, argc == 3 ? argv[2] : "",
-                                true, true, &err);
-    } else {
+        if (strncmp(opt, "--", 2) != 0) {
+            if (npos == 3)
+                return EX_USAGE;
+            pos[npos++] = opt;
+            continue;
+        }
+        if (i + 1 == argc)
+            die(EX_USAGE, "%s needs a value", opt);
+        if (strcmp(opt, "--weight") == 0 && weight_s == NULL)
+            weight_s = argv[++i];
+        else if (strcmp(opt, "--answers") == 0 && answers == NULL)
+            answers = argv[++i];
+        else if (strcmp(opt, "--txt") == 0)
+            txt = parse_flag(opt, argv[++i]);
+        else if (strcmp(opt, "--ipv6") == 0)
+            ipv6 = parse_flag(opt, argv[++i]);
+        else if (strcmp(opt, "--comment") == 0 && comment == NULL)
+            comment = argv[++i];
+        else
+            die(EX_USAGE, "list add dnsbl: unknown or repeated option %s",
+                opt);
+    }
+    if (npos == 0)
         return EX_USAGE;
+    if ((npos >= 2 && weight_s != NULL) || (npos == 3 && answers != NULL))
+        die(EX_USAGE, "list add dnsbl: weight or answers given twice");
+    if (npos >= 2)
+        weight_s = pos[1];
+    if (npos == 3)
+        answers = pos[2];
+    if (comment != NULL) {
+        for (const char *c = comment; *c; c++)
+            if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                die(EX_REFUSED, "comment refused: it holds a control "
+                    "character; nothing changed");
+        if (strlen(comment) > 200)
+            die(EX_REFUSED, "comment refused: longer than 200 bytes; "
+                "nothing changed");
+    }
+    if (npos == 1 && (strchr(pos[0], '=') || strchr(pos[0], '*'))) {
+        if (weight_s != NULL || answers != NULL)
+            die(EX_USAGE, "list add dnsbl: %s already says the answers and "
+                "the weight", pos[0]);
+        rc = sg_dnsbl_site_parse(&z, pos[0], &err);
+        z.txt = txt;
+        z.ipv6 = ipv6;
+    } else {
+        rc = sg_dnsbl_zone_init(&z, pos[0], weight_s ? parse_weight(weight_s)
+                                : 1, answers ? answers : "", txt, ipv6,
+                                &err);
     }
     if (rc != SG_OK)
-        die(EX_REFUSED, "'%s' refused: %s; nothing changed", argv[0],
+        die(EX_REFUSED, "'%s' refused: %s; nothing changed", pos[0],
             err.msg);
     snprintf(weight, sizeof(weight), "%ld", z.weight);
-    run("INSERT INTO dnsbl_zones (zone, weight, answers) VALUES (?, ?, ?) "
-        "ON CONFLICT (zone) DO UPDATE SET weight = excluded.weight, "
-        "answers = excluded.answers", 3, z.zone, weight, z.answers);
-    done("dnsbl: %s weight %s answers '%s'", z.zone, weight, z.answers);
+    run("INSERT INTO dnsbl_zones (zone, weight, answers, txt, ipv6, comment) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (zone) DO UPDATE SET weight = "
+        "excluded.weight, answers = excluded.answers, txt = excluded.txt, "
+        "ipv6 = excluded.ipv6, comment = coalesce(excluded.comment, "
+        "comment)", 6, z.zone, weight, z.answers, z.txt ? "1" : "0",
+        z.ipv6 ? "1" : "0", comment);
+    done("dnsbl: %s weight %s answers '%s' txt %s ipv6 %s", z.zone, weight,
+         z.answers, z.txt ? "yes" : "no", z.ipv6 ? "yes" : "no");
     sg_dnsbl_zone_clear(&z);
     return EX_OK;
 }
@@ -475,7 +564,8 @@ static int cmd_list(int argc, char **argv)
 
         if (l->kind == 'z')
             snprintf(sql, sizeof(sql), "SELECT zone, weight, answers, txt, "
-                     "ipv6 FROM dnsbl_zones ORDER BY rowid");
+                     "ipv6, coalesce(comment, '') AS comment FROM "
+                     "dnsbl_zones ORDER BY rowid");
         else
             snprintf(sql, sizeof(sql), "SELECT %s AS entry, %s AS value, "
                      "coalesce(comment, '') AS comment FROM %s%s ORDER BY 1",
@@ -486,7 +576,7 @@ static int cmd_list(int argc, char **argv)
             sqlite3_bind_text(st, 1, l->list, -1, SQLITE_STATIC);
         if (l->kind == 'z') {
             static const char *const zh[] = {
-                "ZONE", "WEIGHT", "ANSWERS", "TXT", "IPV6",
+                "ZONE", "WEIGHT", "ANSWERS", "TXT", "IPV6", "COMMENT",
             };
             rows(st, zh);
         } else {
@@ -595,9 +685,14 @@ static int cmd_counters(int argc, char **argv)
 
     if (argc != 1)
         return EX_USAGE;
+    /* The keys as the daemon builds them (sql/schema.sql, rate_windows):
+     * whole keys, so that no character of KEY is a pattern and
+     * "2001:db8::1" does not find the counters of "1". */
     st = prep("SELECT 'window' AS what, key, count, datetime(window_start, "
               "'unixepoch') AS since, window_seconds FROM rate_windows "
-              "WHERE key LIKE '%:' || ?1 COLLATE NOCASE "
+              "WHERE key COLLATE NOCASE IN ('conn:' || ?1, 'harvest:' || ?1, "
+              "'mail:sender:' || ?1, 'mail:auth:' || ?1, 'mail:ip:' || ?1, "
+              "'rcpt:sender:' || ?1, 'rcpt:auth:' || ?1, 'rcpt:ip:' || ?1) "
               "UNION ALL SELECT 'subnet', domain || ' ' || subnet, 1, "
               "datetime(last_seen, 'unixepoch'), NULL FROM domain_ip "
               "WHERE domain = ?1 COLLATE NOCASE "
