@@ -479,6 +479,20 @@ int sg_dns_parse_reply(const uint8_t *wire, size_t len, uint16_t id,
         a->status = SG_DNS_RCODE;
         break;
     }
+    /* Room for SG_DNS_RR_MAX records while parsing; keep what is used.
+     * (A MALFORMED reply keeps its array: rr NULL marks a name that was
+     * never asked, see sg_dns_query.) */
+    if (a->status == SG_DNS_MALFORMED) {
+        /* as it is */
+    } else if (a->nrr == 0) {
+        sg_free(a->rr);
+        a->rr = NULL;
+    } else if (a->nrr < SG_DNS_RR_MAX) {
+        struct sg_dns_rr *rr = realloc(a->rr, a->nrr * sizeof(*rr));
+
+        if (rr != NULL)
+            a->rr = rr;
+    }
     *out = a;
 out:
     if (qname != NULL)
@@ -494,6 +508,7 @@ struct centry {
     struct sg_hnode node;       /* first */
     struct sg_dns_answer *ans;
     int64_t expires;            /* cache clock, milliseconds */
+    size_t bytes;               /* accounted to the shard */
     struct centry *older, *newer;
 };
 
@@ -501,7 +516,7 @@ struct shard {
     pthread_mutex_t mu;
     struct sg_htab tab;
     struct centry *oldest, *newest;
-    size_t count;
+    size_t count, bytes;
 };
 
 struct sg_dns {
@@ -509,13 +524,14 @@ struct sg_dns {
     struct sg_dns_server servers[SG_DNS_SERVERS_MAX];
     size_t nservers;
     int timeout_ms, retries;
-    size_t shard_max;
+    size_t shard_max, shard_bytes_max;
     uint32_t ttl_min, ttl_max, neg_ttl_max;
     sg_dns_clock_fn clock;
     void *clock_arg;
     struct shard shard[SHARDS];
     atomic_ulong st_queries, st_hits, st_sent, st_answers, st_mismatched,
-        st_malformed, st_timeouts, st_tcp, st_entries, st_evictions;
+        st_malformed, st_timeouts, st_tcp, st_entries, st_bytes,
+        st_evictions;
 };
 
 static int64_t mono_ms(void)
@@ -561,7 +577,9 @@ static void centry_drop(struct sg_dns *dns, struct shard *s, struct centry *e)
     sg_htab_remove(&s->tab, &e->node);
     lru_unlink(s, e);
     s->count--;
+    s->bytes -= e->bytes;
     atomic_fetch_sub(&dns->st_entries, 1);
+    atomic_fetch_sub(&dns->st_bytes, e->bytes);
     sg_dns_answer_unref(e->ans);
     sg_free(e->node.key);
     sg_free(e);
@@ -607,8 +625,21 @@ static uint32_t clamp_ttl(const struct sg_dns *dns,
     return ttl;
 }
 
+/* answer_bytes - the memory an entry of the answer holds (allocator
+ * overhead aside) */
+static size_t answer_bytes(const struct sg_dns_answer *a, size_t keylen)
+{
+    size_t n = sizeof(struct centry) + keylen + 1 + sizeof(*a) +
+        a->nrr * sizeof(*a->rr);
+
+    for (size_t i = 0; i < a->nrr; i++)
+        n += a->rr[i].text ? a->rr[i].len + 1 : 0;
+    return n;
+}
+
 /* cache_put - keep a definite answer; temporary failures are not cached,
- * so one lost packet does not stick to every session for a TTL. */
+ * so one lost packet does not stick to every session for a TTL. The
+ * oldest entries of the shard make room, by count and by bytes. */
 static void cache_put(struct sg_dns *dns, struct sg_dns_answer *a)
 {
     char key[SG_DNS_NAME_MAX + 8];
@@ -621,8 +652,11 @@ static void cache_put(struct sg_dns *dns, struct sg_dns_answer *a)
     if ((ttl = clamp_ttl(dns, a)) == 0)
         return;
     cache_key(key, sizeof(key), a->name, a->qtype);
+    if (answer_bytes(a, strlen(key)) > dns->shard_bytes_max)
+        return;                 /* bigger than a shard may hold */
     if ((e = sg_calloc(1, sizeof(*e))) == NULL)
         return;
+    e->bytes = answer_bytes(a, strlen(key));
     if ((e->node.key = sg_strdup(key)) == NULL) {
         sg_free(e);
         return;
@@ -634,7 +668,8 @@ static void cache_put(struct sg_dns *dns, struct sg_dns_answer *a)
     e->expires = cache_now(dns) + (int64_t) ttl * 1000;
     if ((old = (struct centry *) sg_htab_find(&s->tab, key)) != NULL)
         centry_drop(dns, s, old);
-    while (s->count >= dns->shard_max && s->oldest != NULL) {
+    while ((s->count >= dns->shard_max ||
+            s->bytes + e->bytes > dns->shard_bytes_max) && s->oldest != NULL) {
         centry_drop(dns, s, s->oldest);
         atomic_fetch_add(&dns->st_evictions, 1);
     }
@@ -646,7 +681,9 @@ static void cache_put(struct sg_dns *dns, struct sg_dns_answer *a)
         s->oldest = e;
     s->newest = e;
     s->count++;
+    s->bytes += e->bytes;
     atomic_fetch_add(&dns->st_entries, 1);
+    atomic_fetch_add(&dns->st_bytes, e->bytes);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -706,6 +743,7 @@ int sg_dns_new(const struct sg_dns_opts *o, struct sg_dns **out,
     dns->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1500;
     dns->retries = o->retries >= 0 ? o->retries : 1;
     dns->shard_max = o->cache_max ? (o->cache_max + SHARDS - 1) / SHARDS : 0;
+    dns->shard_bytes_max = dns->shard_max * SG_DNS_CACHE_AVG;
     dns->ttl_min = o->ttl_min;
     dns->ttl_max = o->ttl_max ? o->ttl_max : 3600;
     dns->neg_ttl_max = o->neg_ttl_max;
@@ -759,6 +797,7 @@ void sg_dns_get_stats(struct sg_dns *dns, struct sg_dns_stats *st)
     st->timeouts = atomic_load(&dns->st_timeouts);
     st->tcp = atomic_load(&dns->st_tcp);
     st->cache_entries = atomic_load(&dns->st_entries);
+    st->cache_bytes = atomic_load(&dns->st_bytes);
     st->cache_evictions = atomic_load(&dns->st_evictions);
 }
 
@@ -1041,7 +1080,9 @@ static void udp_readable(struct sg_dns_batch *b, struct query *q,
 {
     uint8_t buf[UDP_MAX];
 
-    for (;;) {
+    /* A bounded number per call: a flood must not hold us here past the
+     * deadline sg_dns_wait() keeps. */
+    for (int k = 0; k < 64; k++) {
         struct sg_dns_answer *a;
         bool tc;
         ssize_t n = recv(q->fd, buf, sizeof(buf), 0);
@@ -1211,7 +1252,9 @@ int sg_dns_wait(struct sg_dns_batch *b, int handle, int64_t deadline)
             else
                 tcp_progress(b, q, pfd[k].revents);
         }
-        if (mono_ms() >= deadline && rc <= 0) {
+        /* At the deadline whatever came: a flood of replies to drop
+         * (forged, mismatched) must not keep the caller waiting. */
+        if (mono_ms() >= deadline) {
             expire(b, mono_ms());
             break;
         }

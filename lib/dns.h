@@ -52,6 +52,11 @@
 #define SG_DNS_CNAME_MAX  8     /* CNAMEs followed within one answer */
 #define SG_DNS_SERVERS_MAX 8
 #define SG_DNS_BATCH_MAX  160   /* queries per batch */
+/* The cache's memory budget per answer it may hold, on average: an answer
+ * with a few records is 600-900 bytes (the answer, its records and
+ * texts, the cache entry and key), so dnsCacheSize answers of common
+ * sizes fit, and big ones (up to 64 KB of TXT over TCP) displace more. */
+#define SG_DNS_CACHE_AVG  1024
 
 enum sg_dns_status {
     SG_DNS_PENDING = 0,         /* not answered yet */
@@ -112,7 +117,9 @@ struct sg_dns_opts {
     const char *resolv_conf;    /* NULL: /etc/resolv.conf */
     int timeout_ms;             /* per try (default 1500) */
     int retries;                /* tries after the first (default 1) */
-    size_t cache_max;           /* answers cached; 0: no cache */
+    size_t cache_max;           /* answers cached; 0: no cache. Also the
+                                 * memory bound: cache_max times
+                                 * SG_DNS_CACHE_AVG bytes in all */
     uint32_t ttl_min, ttl_max;  /* clamp of positive TTLs, seconds */
     uint32_t neg_ttl_max;       /* bound of negative TTLs, seconds */
     sg_dns_clock_fn clock;
@@ -129,6 +136,7 @@ struct sg_dns_stats {
     unsigned long timeouts;
     unsigned long tcp;          /* retries over TCP after truncation */
     unsigned long cache_entries;
+    unsigned long cache_bytes;  /* accounted: answers, records, entries */
     unsigned long cache_evictions;
 };
 

@@ -268,7 +268,13 @@ END_TEST
 
 /* ---- a DNS peer of our own ---- */
 
-enum peer_mode { P_ANSWER, P_FORGE_FIRST, P_DROP, P_TRUNCATE, P_SERVFAIL };
+enum peer_mode {
+    P_ANSWER, P_FORGE_FIRST, P_DROP, P_TRUNCATE, P_SERVFAIL,
+    P_NXDOMAIN,                 /* NXDOMAIN with an SOA (negative TTL 120) */
+    P_FLOOD,                    /* replies with wrong IDs for a second */
+};
+
+#define PEER_SEEN 32
 
 struct peer {
     int udp, tcp, forger;       /* forger: bound to 127.0.0.2 */
@@ -276,6 +282,7 @@ struct peer {
     enum peer_mode mode;
     int delay_ms;
     atomic_int queries;
+    uint16_t seen_id[PEER_SEEN], seen_port[PEER_SEEN];  /* per query */
     atomic_bool stop;
     pthread_t thread;
 };
@@ -294,13 +301,14 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* answer_for - what the peer knows: N.test A 127.0.0.N; big.test TXT */
+/* answer_for - what the peer knows: N.test A 127.0.0.N; big.test TXT of
+ * 500 bytes, hugeN.test TXT of 1500 */
 static uint8_t *answer_for(const uint8_t *q, size_t qlen, bool tc,
                            ldns_pkt_rcode rcode, size_t *len)
 {
     ldns_pkt *in = NULL;
     const ldns_rr *qrr;
-    char *name, rrtext[600];
+    char *name, rrtext[2048];
     const char *rrs[2] = { NULL, NULL };
     uint8_t *w;
 
@@ -315,6 +323,16 @@ static uint8_t *answer_for(const uint8_t *q, size_t qlen, bool tc,
         big[500] = '\0';
         snprintf(rrtext, sizeof(rrtext), "big.test. 300 IN TXT \"%.250s\" "
                  "\"%.250s\"", big, big);
+    } else if (strncmp(name, "huge", 4) == 0) {
+        char s[251];
+        size_t n;
+
+        memset(s, 'y', 250);
+        s[250] = '\0';
+        n = (size_t) snprintf(rrtext, sizeof(rrtext), "%s 300 IN TXT", name);
+        for (int i = 0; i < 6; i++)
+            n += (size_t) snprintf(rrtext + n, sizeof(rrtext) - n,
+                                   " \"%s\"", s);
     } else {
         snprintf(rrtext, sizeof(rrtext), "%s 300 IN A 127.0.0.%d", name,
                  name[0] >= '0' && name[0] <= '9' ? atoi(name) % 250 : 1);
@@ -322,10 +340,12 @@ static uint8_t *answer_for(const uint8_t *q, size_t qlen, bool tc,
     if (!tc && rcode == LDNS_RCODE_NOERROR &&
         ldns_rr_get_type(qrr) == LDNS_RR_TYPE_A)
         rrs[0] = rrtext;
-    if (!tc && rcode == LDNS_RCODE_NOERROR && strcmp(name, "big.test.") == 0)
+    if (!tc && rcode == LDNS_RCODE_NOERROR &&
+        (strcmp(name, "big.test.") == 0 || strncmp(name, "huge", 4) == 0))
         rrs[0] = rrtext;
     w = reply(ldns_pkt_id(in), name, (uint16_t) ldns_rr_get_type(qrr), rcode,
-              true, tc, rrs, NULL, len);
+              true, tc, rcode == LDNS_RCODE_NXDOMAIN ? NULL : rrs,
+              rcode == LDNS_RCODE_NXDOMAIN ? SOA : NULL, len);
     free(name);
     ldns_pkt_free(in);
     return w;
@@ -358,8 +378,30 @@ static void *job_run(void *arg)
         free(w);
         sleep_ms(50);
     }
+    if (p->mode == P_FLOOD) {
+        /* Replies that are not for the query, back to back: each one
+         * wakes the resolver, none may keep it past its deadline. */
+        int64_t end = 0;
+        struct timespec ts;
+
+        w = answer_for(j->buf, j->len, false, LDNS_RCODE_NOERROR, &len);
+        w[0] ^= 0x55;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        end = ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1000;
+        do {
+            for (int i = 0; i < 50; i++)
+                sendto(p->udp, w, len, 0, (struct sockaddr *) &j->from,
+                       sizeof(j->from));
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+        } while (ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < end &&
+                 !atomic_load(&p->stop));
+        free(w);
+        free(j);
+        return NULL;
+    }
     w = answer_for(j->buf, j->len, p->mode == P_TRUNCATE,
                    p->mode == P_SERVFAIL ? LDNS_RCODE_SERVFAIL
+                   : p->mode == P_NXDOMAIN ? LDNS_RCODE_NXDOMAIN
                    : LDNS_RCODE_NOERROR, &len);
     if (w != NULL)
         sendto(p->udp, w, len, 0, (struct sockaddr *) &j->from,
@@ -422,6 +464,12 @@ static void *peer_run(void *arg)
         sl = sizeof(j->from);
         n = recvfrom(p->udp, j->buf, sizeof(j->buf), 0,
                      (struct sockaddr *) &j->from, &sl);
+        if (n >= 2 && atomic_load(&p->queries) < PEER_SEEN) {
+            int k = atomic_load(&p->queries);
+
+            p->seen_id[k] = (uint16_t) ((j->buf[0] << 8) | j->buf[1]);
+            p->seen_port[k] = ntohs(j->from.sin_port);
+        }
         atomic_fetch_add(&p->queries, 1);
         if (n <= 0 || p->mode == P_DROP) {
             free(j);
@@ -740,6 +788,163 @@ START_TEST(test_cache_ttl_and_eviction)
 }
 END_TEST
 
+/* NXDOMAIN with an SOA is cached for the SOA's negative TTL (RFC 2308:
+ * min(TTL 600, MINIMUM 120)), bounded by neg_ttl_max. */
+START_TEST(test_negative_cache)
+{
+    struct peer p;
+    struct sg_dns_opts o = { 0 };
+    struct sg_dns *dns;
+    struct sg_dns_batch *b;
+    const struct sg_dns_answer *a;
+    struct sg_err err;
+    char servers[64];
+
+    peer_start(&p, P_NXDOMAIN, 0);
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", p.port);
+    o.servers = servers;
+    o.timeout_ms = 1000;
+    o.cache_max = 100;
+    o.ttl_max = 3600;
+    o.neg_ttl_max = 60;         /* below the SOA's 120 */
+    o.clock = fake_ms;
+    cache_ms = 5000000;
+    ck_assert_int_eq(sg_dns_new(&o, &dns, &err), SG_OK);
+    b = sg_dns_batch_new(dns);
+    sg_dns_query(b, "gone.test", SG_DNS_T_A);
+    sg_dns_wait(b, SG_DNS_ALL, sg_dns_clock(dns) + 2000);
+    a = sg_dns_result(b, 0);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(a->status, SG_DNS_NXDOMAIN);
+    ck_assert_uint_eq(a->ttl, 120);
+    ck_assert_int_eq(atomic_load(&p.queries), 1);
+    /* Within the bound: a hit, nothing asked. */
+    cache_ms += 59000;
+    sg_dns_query(b, "gone.test", SG_DNS_T_A);
+    ck_assert_int_eq(sg_dns_status_of(b, 1), SG_DNS_NXDOMAIN);
+    ck_assert_int_eq(atomic_load(&p.queries), 1);
+    /* Past 60 s (not 120): asked again. */
+    cache_ms += 2000;
+    sg_dns_query(b, "gone.test", SG_DNS_T_A);
+    ck_assert_int_eq(sg_dns_status_of(b, 2), SG_DNS_PENDING);
+    sg_dns_wait(b, SG_DNS_ALL, sg_dns_clock(dns) + 2000);
+    ck_assert_int_eq(sg_dns_status_of(b, 2), SG_DNS_NXDOMAIN);
+    ck_assert_int_eq(atomic_load(&p.queries), 2);
+    sg_dns_batch_free(b);
+    sg_dns_free(dns);
+    peer_stop(&p);
+}
+END_TEST
+
+/* Every query has its own random ID and its own random source port. */
+START_TEST(test_random_ids_and_ports)
+{
+    struct peer p;
+    struct sg_dns *dns;
+    struct sg_dns_batch *b;
+    char name[32];
+    int ids = 0, ports = 0;
+
+    peer_start(&p, P_ANSWER, 0);
+    dns = resolver(&p, 2000, 0, 0);
+    b = sg_dns_batch_new(dns);
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof(name), "%d.test", i);
+        sg_dns_query(b, name, SG_DNS_T_A);
+    }
+    ck_assert_int_eq(sg_dns_wait(b, SG_DNS_ALL, sg_dns_clock(dns) + 3000), 0);
+    ck_assert_int_eq(atomic_load(&p.queries), 20);
+    for (int i = 0; i < 20; i++) {
+        bool id_new = true, port_new = true;
+
+        for (int k = 0; k < i; k++) {
+            id_new = id_new && p.seen_id[k] != p.seen_id[i];
+            port_new = port_new && p.seen_port[k] != p.seen_port[i];
+        }
+        ids += id_new;
+        ports += port_new;
+    }
+    /* 20 draws of 16 bits (ports: of 64512) collide rarely: at most 2. */
+    ck_assert_msg(ids >= 18, "%d distinct IDs of 20", ids);
+    ck_assert_msg(ports >= 18, "%d distinct ports of 20", ports);
+    sg_dns_batch_free(b);
+    sg_dns_free(dns);
+    peer_stop(&p);
+}
+END_TEST
+
+/* The cache is bounded in bytes too: big answers displace more. */
+START_TEST(test_cache_bytes_bounded)
+{
+    struct peer p;
+    struct sg_dns *dns;
+    struct sg_dns_batch *b;
+    struct sg_dns_stats st;
+    char name[32];
+
+    peer_start(&p, P_ANSWER, 0);
+    dns = resolver(&p, 1000, 0, 64);    /* 64 KB in all, 4 KB a shard */
+    for (int i = 0; i < 100; i++) {
+        b = sg_dns_batch_new(dns);
+        snprintf(name, sizeof(name), "huge%d.test", i);
+        sg_dns_query(b, name, SG_DNS_T_TXT);
+        sg_dns_wait(b, SG_DNS_ALL, sg_dns_clock(dns) + 2000);
+        ck_assert_int_eq(sg_dns_status_of(b, 0), SG_DNS_OK);
+        ck_assert_uint_eq(sg_dns_result(b, 0)->rr[0].len, 1500);
+        sg_dns_batch_free(b);
+        sg_dns_get_stats(dns, &st);
+        ck_assert_uint_le(st.cache_bytes, 64 * SG_DNS_CACHE_AVG);
+    }
+    /* ~2.2 KB each: one a shard, not the four the count would allow. */
+    ck_assert_uint_le(st.cache_entries, 16);
+    ck_assert_uint_ge(st.cache_entries, 8);
+    ck_assert_uint_ge(st.cache_bytes, st.cache_entries * 1500);
+    sg_dns_free(dns);
+    /* Small answers: the count is the bound, as before. */
+    dns = resolver(&p, 1000, 0, 32);
+    for (int i = 0; i < 100; i++) {
+        b = sg_dns_batch_new(dns);
+        snprintf(name, sizeof(name), "%d.test", i);
+        sg_dns_query(b, name, SG_DNS_T_A);
+        sg_dns_wait(b, SG_DNS_ALL, sg_dns_clock(dns) + 2000);
+        sg_dns_batch_free(b);
+    }
+    sg_dns_get_stats(dns, &st);
+    ck_assert_uint_gt(st.cache_entries, 16);
+    ck_assert_uint_le(st.cache_bytes, 32 * SG_DNS_CACHE_AVG);
+    sg_dns_free(dns);
+    peer_stop(&p);
+}
+END_TEST
+
+/* A flood of replies that are not for the query does not keep
+ * sg_dns_wait() past its deadline. */
+START_TEST(test_deadline_under_flood)
+{
+    struct peer p;
+    struct sg_dns *dns;
+    struct sg_dns_batch *b;
+    struct sg_dns_stats st;
+    int64_t t0, took;
+    int h;
+
+    peer_start(&p, P_FLOOD, 0);
+    dns = resolver(&p, 2000, 0, 0);
+    b = sg_dns_batch_new(dns);
+    t0 = sg_dns_clock(dns);
+    h = sg_dns_query(b, "1.test", SG_DNS_T_A);
+    ck_assert_int_eq(sg_dns_wait(b, h, t0 + 300), 1);
+    took = sg_dns_clock(dns) - t0;
+    ck_assert_msg(took >= 290 && took < 400, "took %lld ms", (long long) took);
+    ck_assert_int_eq(sg_dns_status_of(b, h), SG_DNS_PENDING);
+    sg_dns_get_stats(dns, &st);
+    ck_assert_uint_gt(st.mismatched, 100);
+    sg_dns_batch_free(b);
+    sg_dns_free(dns);
+    peer_stop(&p);
+}
+END_TEST
+
 struct hammer {
     struct sg_dns *dns;
     int ok;
@@ -807,6 +1012,10 @@ Suite *dns_suite(void)
     tcase_add_test(tc, test_names_with_spaces_asked);
     tcase_add_test(tc, test_cache_ttl_and_eviction);
     tcase_add_test(tc, test_cache_threads);
+    tcase_add_test(tc, test_negative_cache);
+    tcase_add_test(tc, test_random_ids_and_ports);
+    tcase_add_test(tc, test_cache_bytes_bounded);
+    tcase_add_test(tc, test_deadline_under_flood);
     suite_add_tcase(s, tc);
     return s;
 }
