@@ -281,7 +281,7 @@ class SessionLimitsTest(IntegrationTestCase):
         g.sql("DELETE FROM bans WHERE kind = 'ip' AND key = ?", (src,))
         t0 = time.monotonic()
         c = self.connect_until_accepted(src, timeout=3.0)
-        self.assertLess(time.monotonic() - t0, 2.5)
+        self.assertLess(time.monotonic() - t0, 2.0)
         self.assertEqual(c.send_mail().code, 250)
 
     def test_domain_ip_switches(self):
@@ -511,16 +511,34 @@ class SessionLimitsTest(IntegrationTestCase):
         g.sql("UPDATE settings SET value = '2' WHERE name = "
               "'maxSMTPipSessions'")
         t0 = time.monotonic()
-        ev = g.wait_event('policy_reloaded', since, timeout=2.5,
+        ev = g.wait_event('policy_reloaded', since, timeout=2.0,
                           trigger='database change')
         self.assertEqual(ev['id'], '00290003')
         c = self.client(src)
-        self.assertLess(time.monotonic() - t0, 2.5)
+        self.assertLess(time.monotonic() - t0, 2.0)
         self.assert_connect_refused(c, 421, '00200153', src, ml)
         self.assertEqual(g.wait_event('00200153', since,
                                       client=src)['max_sessions'], '2')
         self.assertEqual(g.pid, g.proc.pid)
         self.assertTrue(g.running())
+
+    def test_live_policy_change_slow_flush(self):
+        """flushInterval 60 (counters written once a minute): a policy
+        change written to the database is still in force within 2 s."""
+        src = '127.12.0.2'
+        g = self.start_guard(settings={'flushInterval': '60'})
+        self.open_session(src)
+        self.open_session(src)
+        time.sleep(1.5)             # past the first poll after the start
+        since, ml = g.mark(), self.maillog_mark()
+        g.sql("UPDATE settings SET value = '2' WHERE name = "
+              "'maxSMTPipSessions'")
+        t0 = time.monotonic()
+        g.wait_event('policy_reloaded', since, timeout=2.0,
+                     trigger='database change')
+        c = self.client(src)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assert_connect_refused(c, 421, '00200153', src, ml)
 
     def test_sighup_reloads(self):
         g = self.start_guard()
