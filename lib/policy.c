@@ -761,9 +761,9 @@ static void check_spf(struct sg_session *s, struct sg_verdict *v)
         (dns = sg_engine_dns(s->eng)) == NULL)
         return;
     receiver(s, recv, sizeof(recv));
-    sg_spf_check(dns, sg_dns_clock(dns) +
-                 sg_config_get(s->cfg, SG_SET_dns_budget), &s->addr, s->helo,
-                 &s->sender, recv, &o);
+    /* The MAIL callback's one DNS budget, shared with sg_rep_stage. */
+    sg_spf_check(dns, s->dns_deadline, &s->addr, s->helo, &s->sender, recv,
+                 &o);
     sg_dns_free(dns);
     spf_apply(s, &o, v);
     sg_spf_received(&o, recv, s->spf_received, sizeof(s->spf_received));

@@ -50,6 +50,8 @@ struct sg_session {
     unsigned score;
     char parts[160];
     struct sg_rep rep;
+    int64_t dns_deadline;       /* this callback's DNS waits end here
+                                 * (sg_dns_clock), set by sg_rep_stage */
     /* The current transaction. */
     bool in_mail;
     struct sg_mailaddr sender;  /* valid when sender_ok */

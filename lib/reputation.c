@@ -375,6 +375,10 @@ void sg_rep_stage(struct sg_session *s, enum sg_dns_stage stage,
     struct sg_rep *r = &s->rep;
     int64_t deadline;
 
+    /* One DNS budget per callback: what is left of it after the verdicts
+     * here is what the SPF check of the MAIL callback may wait. */
+    deadline = sg_dns_clock(NULL) + sg_config_get(s->cfg, SG_SET_dns_budget);
+    s->dns_deadline = deadline;
     if (r->done) {
         if (r->refused)
             *v = r->verdict;
@@ -387,7 +391,6 @@ void sg_rep_stage(struct sg_session *s, enum sg_dns_stage stage,
     followups(s);
     if ((long) stage < sg_config_get(s->cfg, SG_SET_dns_stage))
         return;
-    deadline = sg_dns_clock(NULL) + sg_config_get(s->cfg, SG_SET_dns_budget);
     while (sg_dns_pending(r->batch) > 0 && sg_dns_clock(NULL) < deadline) {
         sg_dns_wait(r->batch, SG_DNS_ANY, deadline);
         followups(s);

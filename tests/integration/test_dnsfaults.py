@@ -107,3 +107,28 @@ class DnsFaultTest(LoadClientMixin, IntegrationTestCase):
         self.assertIn('rrrrrrrr', code)
         self.assertLess(len(code), 1000)
         self.assertGreater(self.proxy.count('tcp'), 0)
+
+    def test_one_budget_per_callback(self):
+        """dnsCheckStage=mail: the MAIL callback waits for the DNSBL
+        answers and then for SPF; together at most dnsMaxWait, not
+        dnsMaxWait each. With the server dead and tries longer than the
+        budget, each alone would take all of it."""
+        since = self.g.mark()
+        self.g.set_settings({'DoSPF': 1, 'dnsCheckStage': 'mail',
+                             'dnsTimeout': 3000, 'dnsRetries': 0})
+        self.g.wait_event('policy_reloaded', since)
+        self.proxy.mode = 'down'
+        since = self.g.mark()
+        t0 = time.monotonic()
+        run = self.loadclient('--mail', 'someone@sender.test', '--rcpt',
+                              'user@example.test', client='192.0.2.10',
+                              expect_rc=None)
+        took = time.monotonic() - t0
+        # SPF found no answer in what was left: temperror, 451 4.4.3.
+        self.assertRegex(run.stages('mail')[0].get('code', ''),
+                         r'^451 4\.4\.3 ', str(run))
+        self.g.wait_event('SPFtemperror', since, client='192.0.2.10')
+        self.assertGreater(took, BUDGET_MS / 1000 - 0.1, str(run))
+        self.assertLess(took, BUDGET_MS / 1000 + 0.5,
+                        f'{took:.2f} s: two budgets?\n{run}')
+        self.assertTrue(self.g.running())
