@@ -100,6 +100,10 @@ host30      AAAA  2001:db8::30
     'wl.test': """
 11.2.0.192   A    127.0.2.5
 """,
+    # The score-mode test: 192.0.2.21 (PTR not confirmed) listed here.
+    'sbl.test': """
+21.2.0.192   A    127.0.0.2
+""",
     # The senders of the DNSBL and rDNS tests: SPF pass from anywhere here.
     'sender.test': """
 @   TXT  "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ?all"
@@ -245,6 +249,46 @@ class DnsTest(LoadClientMixin, IntegrationTestCase):
         ev = g.wait_event('dns_lookup_failed', since, client='198.51.100.5')
         self.assertEqual(ev['status'], 'refused')
         self.assertEqual(ev['name'], '5.100.51.198.in-addr.arpa')
+
+    def test_score_mode_adds_up(self):
+        """DoDNSBL, DoFCrDNS and DoSPF in score mode (3): a DNSBL weight
+        below dnsblThreshold, an unconfirmed PTR and an SPF softfail add
+        into one penalty score; at penaltyScoreThreshold the client is
+        refused with the parts logged, below it the message is accepted
+        with the score in Authentication-Results."""
+        g = self.guard(
+            "INSERT INTO dnsbl_zones (zone, weight) VALUES ('sbl.test', 5);",
+            {'DoDNSBL': 3, 'DoFCrDNS': 3, 'DoSPF': 3, 'dnsblThreshold': 100,
+             'scoreFCrDNS': 25, 'scoreSPFSoftfail': 10,
+             'penaltyScoreThreshold': 40})
+        parts = 'SPFsoftfail=10,DNSBL=5,FCrDNS=25'
+        since = g.mark()
+        run = self.spf_run('a@softfail.spf.test', '192.0.2.21')
+        self.assertEqual(run.result, 'rejected', str(run))
+        self.assertRegex(self.rcpt_code(run), r'^5\d\d .*\[smtpguard '
+                         r'00200160\]$')
+        ev = g.wait_event('penalty_score_exceeded', since,
+                          client='192.0.2.21')
+        self.assertEqual(ev['score'], '40')
+        self.assertEqual(ev['threshold'], '40')
+        self.assertEqual(ev['parts'], parts)
+        for name, extra in (('SPFsoftfail', {}), ('dnsbl_score', {}),
+                            ('rDNSfailed', {'result': 'mismatch'})):
+            ev = g.wait_event(name, since, client='192.0.2.21')
+            self.assertEqual(ev['action'], 'score', name)
+            for k, val in extra.items():
+                self.assertEqual(ev[k], val, name)
+        # One point more of room: accepted, the score as a comment.
+        g.set_settings({'penaltyScoreThreshold': 41})
+        g.wait_event('policy_reloaded', since)
+        since = g.mark()
+        run = self.spf_run('a@softfail.spf.test', '192.0.2.21')
+        self.assert_accepted(run)
+        self.assertEqual(
+            dict(run.headers())['Authentication-Results'],
+            'mx.example.com (smtpguard score=40/41 ' + parts + '); '
+            'spf=softfail smtp.mailfrom=a@softfail.spf.test')
+        g.assert_no_event('penalty_score_exceeded', since)
 
     def test_own_users_not_checked(self):
         g = self.guard(BL + "INSERT INTO relay_networks (network) "
