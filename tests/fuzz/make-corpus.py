@@ -209,6 +209,233 @@ line_bad = [
     'event=relay_attemp_trejected severity=warni ng a@d.test msg="Relay"\n',
     'Nov 22 10:00:00', '2026-11-22T10:00:00', '2026-11-22T10:00:00+01:00']
 
+
+# Whole checks (fuzz_spf.c's lines after the record): the client, HELO,
+# sender and the zone the in-memory DNS answers from (fakedns.h).
+spf_seed += [
+    'v=spf1 include:_spf.example.com mx -all exp=exp.example.com\n'
+    '_spf.example.com TXT v=spf1 a:%{d}.x.test ~all\n'
+    'example.com MX 10 mx.example.com\nmx.example.com A 192.0.2.77\n'
+    'exp.example.com TXT %{L} %{S} %{lr} at %{i} not allowed by %{d} '
+    '(%{h} %{p} %{v} %{c} %{r} %{t})\nip 198.51.100.1',
+    'v=spf1 redirect=r.example.com\nr.example.com TC\n'
+    'r.example.com TXT v=spf1 ip4:192.0.2.10 -all',
+    'v=spf1 a:x.example.com -all\nx.example.com BADID\n'
+    'x.example.com A 192.0.2.10',
+    'v=spf1 a:x.example.com -all\nx.example.com DROP',
+    'v=spf1 a:%{d} -all\n* CNAME y.example.com\ny.example.com A 192.0.2.10'
+    '\nfrom <>\nhelo h.example.com',
+    'v=spf1 exists:%{ir}.%{v}._spf.%{d} ip6:2001:db8::/64 -all\n'
+    'ip 2001:db8::7\n* A 127.0.0.2',
+    'v=spf1 ptr:example.com -all\n'
+    '10.2.0.192.in-addr.arpa PTR mail.example.com\n'
+    'mail.example.com A 192.0.2.10',
+    'v=spf1 mx/24 a//64 -all\nexample.com MX 0 a.example.com\n'
+    'example.com MX 10 b.example.com\na.example.com A 192.0.2.1\n'
+    'b.example.com AAAA 2001:db8::1\nexample.com A 192.0.2.200',
+    'v=spf1 ?all\nfrom <"quoted local"@example.com>\nrcv mx.test',
+]
+mx20 = ''.join(f'\nexample.com MX {i} m{i}.example.com' for i in range(20))
+ptr20 = ''.join(f'\n10.2.0.192.in-addr.arpa PTR p{i}.example.com'
+                for i in range(20))
+spf_bad += [
+    # CVE-2021-33912/-33913 by shape, now expanded: URL-encoded and
+    # reversed local parts with every delimiter, a long dotted sender.
+    'v=spf1 exists:%{L}%{S}%{O}%{H}.x.test -all\nfrom <'
+    + 'a-b+c.' * 9 + 'x@example.com>',
+    'v=spf1 exists:%{lr-.+,/_=}.%{sr-.+,/_=}.x.test -all\nfrom <'
+    + '-.+,/_=' * 9 + '@example.com>',
+    'v=spf1 exists:%{l1r-}.%{o2r}.%{d3r}.x.test -all\nfrom <'
+    + 'a-' * 32 + '@a.b.c.d.e.f.example.com>',
+    'v=spf1 exists:%{l}.x.test -all\nfrom <"a%{l}b%%c"@example.com>',
+    'v=spf1 exists:%{L}.x.test -all\nfrom <"\\"\\\\ %{L}"@example.com>',
+    'v=spf1 exists:%{l}.x.test -all\nfrom <' + 'x' * 64 + '@example.com>',
+    'v=spf1 exists:%{l}.x.test -all\nfrom <' + 'x' * 65 + '@example.com>',
+    # CVE-2021-20314 by shape: the explanation libspf2 expands itself.
+    'v=spf1 -all exp=e.example.com\ne.example.com TXT '
+    + '%{Lr-+.}%{Sr}%{H}' * 60,
+    'v=spf1 -all exp=e.example.com\ne.example.com TXT a\0b%{l}\0',
+    'v=spf1 -all exp=e.example.com\ne.example.com TXT ' + 'e' * 8000,
+    'v=spf1 -all exp=e.example.com\ne.example.com TXT %{q}%{' + '%' * 5,
+    'v=spf1 -all exp=e.example.com\ne.example.com TXT %{p}%{p}%{p}%{p}\n'
+    + ptr20.lstrip('\n'),
+    'v=spf1 -all exp=e.example.com\ne.example.com CNAME e.example.com',
+    'v=spf1 -all exp=%{l}.example.com\nfrom <a.b@example.com>\n'
+    '* TXT %{l}%{l}%{l}%{l}%{l}%{l}%{l}%{l}',
+    # Our limits across the whole evaluation.
+    'v=spf1 +all\nexample.com TXT v=spf1 -all',
+    'v=spf1 include:example.com -all',
+    'v=spf1 redirect=r0.example.com' + ''.join(
+        f'\nr{i}.example.com TXT v=spf1 redirect=r{i + 1}.example.com'
+        for i in range(14)),
+    'v=spf1 ' + ' '.join(f'include:i{i}.example.com' for i in range(11))
+    + ' -all\n* TXT v=spf1 ?all',
+    'v=spf1 mx -all' + mx20 + '\n* A 192.0.2.250',
+    'v=spf1 ptr -all' + ptr20 + '\n* A 192.0.2.10',
+    'v=spf1 a:n1.x.test a:n2.x.test a:n3.x.test -all',
+    'v=spf1 a:l.example.com -all\nl.example.com CNAME m.example.com\n'
+    'm.example.com CNAME l.example.com',
+    'v=spf1 a -all\nexample.com SERVFAIL',
+    'v=spf1 a -all\nexample.com REFUSED',
+    'v=spf1 a -all\nexample.com NXDOMAIN',
+    'v=spf1 include:t.example.com -all\nt.example.com DROP',
+    'v=spf1 include:t.example.com -all\nt.example.com TXT ' + 'v=spf1 ' +
+    'ip4:192.0.2.1 ' * 39 + '-all',
+    'v=spf1 a:t.example.com -all' + ''.join(
+        f'\nt.example.com A 192.0.2.{i}' for i in range(60)),
+    'v=spf1 exists:%{i}.x.test -all\nip ::ffff:192.0.2.10\n* A 127.0.0.2',
+    'v=spf1 exists:%{ir}.x.test -all\nip fe80::1%eth0',
+    'v=spf1 a -all\nhelo ' + 'h' * 299 + '\nfrom <>',
+    'v=spf1 a:%{h}.%{h}.%{h}.%{h} -all\nhelo ' + 'a.' * 120 + 'x',
+    'v=spf1 -all\nfrom <user@' + 'a.' * 126 + 'com>',
+    'v=spf1 -all\nexample.com TXT \nexample.com TXT v=spf1',
+    'v=spf1 -all\nexample.com TXT ' + 'v' * 255 + '\nexample.com MX 1 .',
+    'v=spf1 a:x.example.com -all\nx.example.com CNAME ' + 'a' * 70 + '.com',
+    'v=spf1 mx -all\nexample.com MX 10 ' + 'b.' * 130 + 'com',
+    'v=spf1 -all\n\n\n\nip\nhelo\nfrom\nrcv\n* \n* TXT',
+]
+
+# ---- HELO names (fuzz_helo.c): the C string libmilter hands mlfi_helo
+helo_seed = ['mail.example.com', 'MAIL.Example.COM.', '[192.0.2.1]',
+             '[IPv6:2001:db8::1]', 'localhost', 'xn--bcher-kva.example',
+             'a-b_c.example.test', 'host']
+helo_bad = ['h' * 300, 'a.' * 150, '.example.com', 'example..com',
+            'ex ample.com', 'exa\x01mple.com', '\xff\xfe.example.com',
+            'a\0b.example.com', 'ex%{d}.example.com', '%{h}', '%{h}.x.test',
+            'a' * 63 + '.' + 'b' * 64 + '.com', 'a' * 64 + '.com',
+            ('a' * 62 + '.') * 4 + 'com', 'x.' * 126 + 'c',
+            'x.' * 126 + 'cc', '-.example.com', 'example.com-', '[', '[]',
+            '[1.2.3.4', '[IPv6:', 'x' * 9000, '\r\nMAIL FROM:<x>',
+            'a\rb.example.com', '"quoted".example.com', 'a;b.example.com',
+            'a"b.example.com', 'a\\b.example.com', 'a(b).example.com',
+            '*.example.com', '_spf.example.com', '1.2.3.4', '0x7f.1',
+            'example.com\t', ' example.com', '', '.', '..', 'a.', '%%%.x',
+            '\xc3\xa9t\xc3\xa9.example', '\x7f.example.com']
+
+# ---- milter event sequences (fuzz_milter.c): each one session or more,
+# fed to the session API as callbacks.c feeds it, fresh database each.
+PFX = 'X {daemon_name} smtpd\nX j mx.receiver.test\n'
+
+
+def conn(addr='192.0.2.10', fam='4', host='client.example'):
+    return f'C {fam} {addr} 40025 {host}\n'
+
+
+def session(mail='<user@example.com>', rcpt='<postmaster@example.com>',
+            helo='client.example', addr='192.0.2.10', fam='4'):
+    return (PFX + conn(addr, fam) + f'H {helo}\nX i 4ABC\nF {mail}\n'
+            f'R {rcpt}\nE\nQ\n')
+
+
+big = 20000
+milter_seed = [
+    session(),
+    PFX + conn() + 'H c.example\nF <>\nR <postmaster@example.com>\nA\n'
+    'F <a@example.com>\nR <b@example.com>\nE\nQ\n',
+    PFX + 'X {client_addr} 192.0.2.20\n' + conn('/run/mta', 'U', 'localhost')
+    + 'H c.example\nX {auth_authen} alice\nF <alice@example.com>\n'
+    'X {rcpt_mailer} smtp\nR <friend@far.test>\nE\nQ\n',
+    'P DoSPF 1\nZ example.com TXT v=spf1 -all exp=e.example.com\n'
+    'Z e.example.com TXT %{l} may not send from %{i}\n' + session(),
+    PFX + conn('2001:db8::25', '6') + 'H [IPv6:2001:db8::25]\n'
+    'F <a@example.com>\nR <b@example.com>\nE\nT\nQ\n',
+]
+milter_bad = [
+    # NUL-laden HELO, MAIL, RCPT (the argument ends at the first NUL).
+    PFX + conn() + 'H a\0b\0c\nF <a\0b@example.test>\0SIZE=1\n'
+    'R <a\0b@example.test>\0NOTIFY=NEVER\nR \0\0\nE\nQ\n',
+    PFX + conn() + 'H \0\nF \0\0\0\nR \0\nU \0\nE\nQ\n',
+    PFX + conn() + 'H \xff\xfe\0\nF <\x01\x02>\0\nR <\x7f@\x01>\nQ\n',
+    # Oversized arguments.
+    PFX + conn() + 'H ' + 'h' * big + '\nF <user@example.com>\nQ\n',
+    PFX + conn() + 'H c.example\nF <' + 'x' * big + '@example.test>\n'
+    'F <' + 'x' * 64 + '@' + 'd.' * 200 + 'test>\nQ\n',
+    PFX + conn() + 'H c.example\nF <a@example.com>\nR <' + 'r' * big
+    + '>\nR <a@' + 'b' * big + '>\nE\nQ\n',
+    PFX + conn() + 'U ' + 'u' * big + '\nQ\n',
+    # Missing macros, no arguments at all.
+    conn() + 'H\nF\nR\nU\nE\nA\nQ\n',
+    'C 4 192.0.2.10 25\nH c.example\nF <a@b.example>\nR <c@d.example>\nE\n',
+    'C U /run/mta 0 localhost\nH c.example\nF <a@b.example>\n'
+    'R <c@d.example>\nE\nQ\n',
+    'X {client_addr}\nC U /run/mta 0\nH x\nF <>\nR <postmaster@x>\nE\n',
+    'C\nC \nC 4\nH x\nQ\n',
+    # Unknown address families, addresses no family can parse.
+    PFX + 'C 99 whatever 0 host\nH x\nF <a@b.example>\nQ\n',
+    PFX + 'X {client_addr} 192.0.2.30\nC 0 x 0 h\nH x\nF <a@b.c>\nQ\n',
+    PFX + 'C - - 0 h\nH x\nF <a@b.example>\nR <c@d.example>\nE\nQ\n',
+    PFX + 'C 4 256.1.1.1 25 x\nH x\nF <a@b.c>\nQ\n',
+    PFX + 'C 6 192.0.2.1 25 x\nH x\nQ\n',
+    PFX + 'X {client_addr} ' + 'a' * 5000 + '\nC U x 0 h\nH x\nF <>\nQ\n',
+    PFX + 'X {client_addr} \0\nC U x 0 h\nH x\nF <>\nQ\n',
+    # IPv6: scoped (libmilter drops it as family 6; as {client_addr}),
+    # IPv4-mapped, link-local, loopback, the unspecified address.
+    PFX + 'C 6 fe80::1%eth0 25 h\nH x\nF <a@b.c>\nQ\n',
+    PFX + 'X {client_addr} fe80::1%eth0\nC U x 0 h\nH x\n'
+    'F <a@example.com>\nR <b@example.com>\nE\nQ\n',
+    PFX + 'X {client_addr} [fe80::1%' + 'e' * 300 + ']\nC U x 0 h\nH x\n'
+    'F <a@example.com>\nQ\n',
+    PFX + conn('::ffff:192.0.2.93', '6') + 'H x\nF <a@example.com>\n'
+    'R <b@example.com>\nE\nQ\n',
+    PFX + conn('::', '6') + conn('::1', '6') + conn('fe80::1', '6')
+    + 'H x\nF <a@example.com>\nQ\n',
+    PFX + 'X {client_addr} IPv6:::ffff:10.0.0.1\nC U x 0 h\nH x\nF <>\n'
+    'R <postmaster@example.com>\nE\nQ\n',
+    # Thousands of recipients in one transaction, with and without limits.
+    PFX + conn() + 'H c.example\nF <a@example.com>\n5000*R <u@example.test>'
+    '\nE\nQ\n',
+    'P maxRcptPerMessage 0\nP DoRcptRate 0\nP MaxErrors 100000\n' + PFX
+    + conn() + 'H c.example\nF <a@example.com>\n20000*R <u@example.test>\n'
+    '99999999*R <v@example.test>\nE\nQ\n',
+    PFX + conn() + '3000*R <early@example.test>\nF <a@b.example>\nE\nE\nQ\n',
+    # Sessions that never close, and connections reused without close.
+    PFX + conn() + 'H c.example\nF <a@example.com>\nR <b@example.com>\n',
+    PFX + conn() + conn() + conn('192.0.2.11') + 'H x\n',
+    PFX + ''.join(f'S {i}\n' + conn() + 'H x\nF <a@example.com>\n'
+                  for i in range(8)) + 'S 1\nQ\nS 3\nA\nQ\nS 5\nE\n',
+    PFX + '300*C 4 192.0.2.50 1 h\nH x\nF <a@example.com>\n',
+    PFX + 'S 9\nS -1\nS x\nS\n' + conn() + 'S 3\nH x\nQ\nS 1\nQ\n',
+    # Events without a session: before connect, after close.
+    'H x\nF <a@b>\nR <c@d>\nU X\nE\nA\nQ\nQ\n' + PFX + conn() + 'Q\nH x\n'
+    'F <a@example.com>\nR <b@example.com>\nE\nA\n',
+    # Errors past MaxErrors, and events after the 421.
+    PFX + conn() + '100*U FOO\nH x\nF <a@example.com>\n100*R <bad>\nE\nQ\n',
+    PFX + conn() + '50*F <bad\n50*R\nQ\n',
+    # Hostile macros: authenticated user, queue ID, mailer, service, host.
+    PFX + conn() + 'H x\nX {auth_authen} \x01\x02"\\ \r' + 'a' * 3000
+    + '\nF <a@example.com>\nR <b@far.test>\nE\nQ\n',
+    PFX + conn() + 'H x\nX i \r"\\\x01' + 'q' * 3000 + '\nF <a@example.com>'
+    '\nR <b@example.com>\nE\nQ\n',
+    PFX + conn() + 'H x\nF <a@example.com>\nX {rcpt_mailer} \x01local\r\n'
+    'R <b@example.com>\nX {rcpt_mailer} ' + 'm' * 3000 + '\nR <c@d.test>\n'
+    'X {rcpt_mailer}\nR <e@f.test>\nQ\n',
+    'X {daemon_name} ' + 'd' * 3000 + '\n' + conn() + 'H x\nQ\n'
+    'X {daemon_name} \x01"\\\r\n' + conn() + 'H x\nQ\nX {daemon_name} \n'
+    + conn() + 'H x\nQ\n',
+    # (j is the MTA's own name, its configuration: long, quoted, but no
+    # control characters, which would reach Received-SPF as they are.)
+    'X j ' + 'j' * 3000 + '\n' + conn() + 'H x\nF <a@example.com>\nE\nQ\n'
+    'X j "\\;(x)\n' + conn() + 'H x\nF <a@example.com>\nE\nQ\n',
+    PFX + conn(host='\x01\r"\\' + 'n' * 3000) + 'H x\nQ\n',
+    # SPF through the session: hostile explanations into the reply text.
+    'P DoSPF 1\nZ example.com TXT v=spf1 -all exp=e.example.com\n'
+    'Z e.example.com TXT \x01\r%{l}%{L}%{h}%{p}' + '%{s}' * 40 + '\n'
+    + session(mail='<"\\"%{l}\\\\"@example.com>', helo='%{h}\r\x01'),
+    'P DoSPF 1\nZ example.com SERVFAIL\n' + session()
+    + 'Z example.com DROP\n' + session(addr='192.0.2.11')
+    + 'Z * TC\n' + session(addr='192.0.2.12'),
+    'P DoSPF 1\nP DoDNSBL 1\nP DoFCrDNS 1\nZ * CNAME loop.example\n'
+    'Z loop.example CNAME loop.example\n' + session(),
+    'P DoSPF 1\nZ example.com TXT v=spf1 a -all\nZ example.com TXT '
+    'v=spf1 +all\n' + session(mail='<>', helo='example.com'),
+    # The clock and the settings underneath a session.
+    PFX + conn() + 'W 99999999\nH x\nW -5000\nF <a@example.com>\nT\n'
+    'W 86400\nR <b@example.com>\nT\nE\nQ\nT\n',
+    'P MaxErrors -1\nP logLevel x\nP maxSMTPipConnects 1\nP DoFrequencyIP 1'
+    '\nP nosuchsetting 1\nP\n' + PFX + '5*C 4 192.0.2.60 1 h\nH x\nQ\n',
+    '\n\n\n', '', 'C', '?\n!\n\x00\n\xff\n', '50*T\n',
+    '9' * 40 + '*H x\n' + PFX + conn() + '12*\n*H\n3*Q\n',
+]
 n = 0
 n += write('corpus', 'mailaddr', mail_seed) + write('regress', 'mailaddr', mail_bad)
 n += write('corpus', 'addr', addr_seed) + write('regress', 'addr', addr_bad)
@@ -216,6 +443,9 @@ n += write('corpus', 'dns', dns_seed) + write('regress', 'dns', dns_bad)
 n += write('corpus', 'spf', spf_seed) + write('regress', 'spf', spf_bad)
 n += write('corpus', 'setting', set_seed) + write('regress', 'setting', set_bad)
 n += write('corpus', 'logline', line_seed) + write('regress', 'logline', line_bad)
+n += write('corpus', 'helo', helo_seed) + write('regress', 'helo', helo_bad)
+n += write('corpus', 'milter', milter_seed) + write('regress', 'milter',
+                                                   milter_bad)
 hostile = sum(len(x) for x in (mail_bad, addr_bad, dns_bad, spf_bad, set_bad,
-                               line_bad))
+                               line_bad, helo_bad, milter_bad))
 print(f'make-corpus: {n} files, {hostile} hostile cases in regress/')

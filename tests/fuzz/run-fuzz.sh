@@ -17,7 +17,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSG_FUZZ=ON >/dev/null
 cmake --build "$build" -j "$jobs" >/dev/null
-for f in mailaddr addr dns spf setting logline; do
+# The harnesses of CMakeLists.txt's SG_FUZZERS, SECONDS each.
+for f in mailaddr addr dns spf setting logline helo milter; do
     work="$build/fuzz-corpus/$f"
     mkdir -p "$work"
     cp tests/fuzz/corpus/$f/* tests/fuzz/regress/$f/* "$work"/

@@ -1,0 +1,26 @@
+/*
+ * fuzz_engine.h - a policy engine on a fresh database for the harnesses
+ * that run sessions, with a log sink that refuses forged lines and a clock
+ * the harness moves
+ */
+#ifndef SG_FUZZ_ENGINE_H
+#define SG_FUZZ_ENGINE_H
+
+#include <stdbool.h>
+
+#include "engine.h"
+
+extern sg_time_t fuzz_now;
+
+/* An engine on a new database in a temporary directory, no maintenance
+ * thread; its resolver is the in-memory one (fakedns.h). */
+struct sg_engine *fuzz_engine_new(void);
+/* Set one setting in the database and reload; false when unknown. */
+bool fuzz_engine_set(struct sg_engine *eng, const char *name,
+                     const char *value);
+/* Close the engine and remove its database. */
+void fuzz_engine_free(struct sg_engine *eng);
+/* Abort with a message when `s` holds a control character. */
+void fuzz_clean(const char *what, const char *s);
+
+#endif /* SG_FUZZ_ENGINE_H */
