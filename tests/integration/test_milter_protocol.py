@@ -603,6 +603,16 @@ class MilterProtocolTest(LoadClientMixin, IntegrationTestCase):
             words.add(c.reply().word)
         c.send(SMFIC_RCPT, b'<' + b'r' * 60000 + b'>\0')
         words.add(c.reply().word)
+        # NUL-laden RCPT: libmilter's argv ends the address at the first
+        # NUL; the rest are ESMTP parameters, or nothing at all.
+        for payload in (b'<a\0b@example.test>\0NOTIFY=NEVER\0',
+                        b'<\0>\0', b'\0\0\0', b'\0',
+                        b'<u@example.test>\0' + b'\0' * 1000):
+            c.send(SMFIC_RCPT, payload)
+            r = c.reply()
+            self.assertIn(r.word, ('continue', 'reject', 'tempfail'),
+                          payload[:12])
+            words.add(r.word)
         self.assertLessEqual(words, {'continue', 'reject', 'tempfail'})
         c.abort()
         # This one never sends QUIT; others are served meanwhile.
