@@ -121,10 +121,13 @@ END;
 -- Address lists, by ASSP's names:
 --   denySMTPConnectionsFromAlways  strict deny list, refused at connect
 --                                  (DoDenyConnect), checked before exemptions
---   noProcessingIPs                skip all checks
---   whiteListedIPs                 allow-listed: skip the session limits
---   ispip                          ISP relays and secondary MX hosts: skip
---                                  the session limits
+--   noProcessingIPs                no processing: local submission, own hosts
+--   whiteListedIPs                 allow-listed clients
+--   ispip                          ISP relays and secondary MX hosts
+-- A client on any of the three exemption lists skips the session limits,
+-- the mail, recipient and harvest limits, and the DNS and SPF checks
+-- (client_exempt, 00200161). The relay decision still applies to it: list
+-- a network in relay_networks to let it relay.
 -- network: an IPv4 or IPv6 address or CIDR network, host bits zero
 -- (192.0.2.0/24, 2001:db8::/32). Malformed rows are ignored and logged
 -- (list_entry_invalid, 00290005).
