@@ -428,16 +428,21 @@ static bool fqdn(const char *name)
 static bool identity(const struct sg_mailaddr *sender, const char *helo,
                      struct sg_spf_outcome *out, char *from, size_t size)
 {
+    /* The identity is named in the headers even when it cannot be
+     * checked ("domain of a@b does not provide an SPF record"). */
     if (sender != NULL && !sender->null) {
+        snprintf(from, size, "%s%s%s", sender->local,
+                 *sender->domain != '\0' ? "@" : "", sender->domain);
+        sg_strlcpy(out->identity, from, sizeof(out->identity));
         if (!sender->domain_ok || !fqdn(sender->domain) ||
             strlen(sender->local) > 64)
             return false;
-        snprintf(from, size, "%s@%s", sender->local, sender->domain);
-        sg_strlcpy(out->identity, from, sizeof(out->identity));
         sg_strlcpy(out->domain, sender->domain, sizeof(out->domain));
         return true;
     }
     out->helo_identity = true;
+    if (helo != NULL)
+        sg_strlcpy(out->identity, helo, sizeof(out->identity));
     if (!fqdn(helo))
         return false;
     snprintf(from, size, "postmaster@%s", helo);
@@ -773,7 +778,8 @@ void sg_spf_received(const struct sg_spf_outcome *o, const char *receiver,
         break;
     }
     for (char *p = comment; *p; p++)
-        if (*p == '(' || *p == ')' || *p == '\\' || (unsigned char) *p < ' ')
+        if (*p == '(' || *p == ')' || *p == '\\' || (unsigned char) *p < ' '
+            || (unsigned char) *p >= 0x7f)
             *p = ' ';
     quoted(from, sizeof(from), o->helo_identity ? "" : o->identity);
     quoted(helo, sizeof(helo), o->helo);

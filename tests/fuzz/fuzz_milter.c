@@ -39,7 +39,6 @@
 #define MACROS 6
 #define REPEAT_MAX 20000
 
-/* j (the MTA's name) is macro[2] */
 static const char *const macro_names[MACROS] = {
     "{client_addr}", "{daemon_name}", "j", "i", "{auth_authen}",
     "{rcpt_mailer}",
@@ -203,12 +202,6 @@ static void set_macro(struct conn *c, const char *arg)
             free(c->macro[i]);
             c->macro[i] = sp ? strdup(sp + 1) : NULL;
         }
-    /* j is the MTA's own host name, from its configuration, not from any
-     * client: it goes into the headers as it is. Not a hostile input. */
-    if (strcmp(name, "j") == 0 && sp != NULL)
-        for (char *p = c->macro[2]; p != NULL && *p; p++)
-            if ((unsigned char) *p < ' ' || *p == 0x7f)
-                *p = '_';
 }
 
 /* event - one line; `arg` is NULL when the line has no argument */

@@ -332,6 +332,40 @@ START_TEST(test_explanations_kept_from_libspf2)
 }
 END_TEST
 
+/* A sender or HELO that SPF cannot check gives none, and the headers
+ * still name what was not checked. */
+START_TEST(test_unusable_identity_named)
+{
+    static const struct zone_rr zone[] = { { NULL, NULL } };
+    struct txt_peer p;
+    struct sg_dns *dns;
+    struct sg_spf_outcome out;
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+    char buf[1024];
+
+    dns = txt_peer_start(&p, zone);
+    ck_assert_int_eq(sg_addr_parse("192.0.2.1", &ip), SG_OK);
+    ck_assert_int_eq(sg_mailaddr_parse("a@b", &from), SG_OK);
+    sg_spf_check(dns, sg_dns_clock(dns) + 3000, &ip, "helo.test", &from,
+                 "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_NONE);
+    ck_assert_str_eq(out.identity, "a@b");
+    sg_spf_received(&out, "mx.test", buf, sizeof(buf));
+    ck_assert_msg(strstr(buf, "domain of a@b does not provide") != NULL,
+                  "%s", buf);
+    sg_spf_authres(&out, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "spf=none smtp.mailfrom=a@b");
+    ck_assert_int_eq(sg_mailaddr_parse("<>", &from), SG_OK);
+    sg_spf_check(dns, sg_dns_clock(dns) + 3000, &ip, "[192.0.2.1]", &from,
+                 "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_NONE);
+    sg_spf_authres(&out, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "spf=none smtp.helo=\"[192.0.2.1]\"");
+    txt_peer_stop(&p, dns);
+}
+END_TEST
+
 START_TEST(test_rewrite_for_libspf2)
 {
     static const struct {
@@ -412,6 +446,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_rewrite_for_libspf2);
     tcase_add_test(tc, test_explanations_kept_from_libspf2);
     tcase_add_test(tc, test_headers);
+    tcase_add_test(tc, test_unusable_identity_named);
     suite_add_tcase(s, tc);
     return s;
 }
