@@ -4,12 +4,18 @@
 #
 # usage: tests/bench/run-bench.sh BUILD_DIR [--sessions N]
 #                                 [--concurrency "8 64"] [--clients N]
+#                                 [--rounds N] [--set NAME=VALUE ...]
 #
 # Starts BUILD_DIR/tests/bench/noop-milter and BUILD_DIR/milter/smtpguard
 # (with a fresh database in a temporary directory, all checks on in block
 # mode with limits high enough for the load), then for each concurrency
-# level runs sg-loadclient against each (a warm-up run, then the measured
-# run, same parameters) and prints sessions/s and p99 latency side by side.
+# level runs sg-loadclient against each (a warm-up run each, then --rounds
+# measured rounds, default 5, each round one run against the reference and
+# one against the subject, same parameters) and prints the median
+# sessions/s and p99 latency side by side, with the median of the rounds'
+# ratios and their range. On a shared 2-core machine one run's rate moves
+# by 20% or more from run to run; alternating the two milters round by
+# round exposes both to the same noise.
 #
 # Environment:
 #   SG_BENCH_SUBJECT  milter to compare instead of BUILD_DIR/milter/smtpguard.
@@ -28,7 +34,7 @@ set -euo pipefail
 
 usage() {
     echo "usage: $0 BUILD_DIR [--sessions N] [--concurrency \"8 64\"]" \
-        "[--clients N]" >&2
+        "[--clients N] [--rounds N] [--set NAME=VALUE ...]" >&2
     exit 2
 }
 
@@ -43,17 +49,23 @@ shift
 sessions=20000
 levels="8 64"
 clients=1000
+rounds=5
+extra_settings=()
 while [[ $# -gt 0 ]]; do
     case $1 in
     --sessions) [[ $# -ge 2 ]] || usage; sessions=$2; shift 2 ;;
     --concurrency) [[ $# -ge 2 ]] || usage; levels=$2; shift 2 ;;
     --clients) [[ $# -ge 2 ]] || usage; clients=$2; shift 2 ;;
+    --rounds) [[ $# -ge 2 ]] || usage; rounds=$2; shift 2 ;;
+    --set) [[ $# -ge 2 && $2 =~ ^[A-Za-z0-9]+=[^\']*$ ]] || usage
+        extra_settings+=("$2"); shift 2 ;;
     -h | --help) usage ;;
     *) echo "run-bench: unknown option $1" >&2; usage ;;
     esac
 done
 [[ $sessions =~ ^[1-9][0-9]*$ ]] || die "--sessions: not a positive number"
 [[ $clients =~ ^[1-9][0-9]*$ ]] || die "--clients: not a positive number"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds: not a positive number"
 for c in $levels; do
     [[ $c =~ ^[1-9][0-9]*$ ]] || die "--concurrency: \"$c\" is not a number"
 done
@@ -84,6 +96,9 @@ cleanup() {
     for pid in "${pids[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    if [[ $own_devlog == 1 ]]; then
+        rm -f /dev/log
+    fi
     if [[ ${SG_BENCH_KEEP:-0} == 1 ]]; then
         echo "run-bench: kept $tmp" >&2
     else
@@ -153,6 +168,7 @@ configure_smtpguard() {
         maxEmailPerMinute=1000000 maxEmailPerMinuteAuth=1000000
         maxEmailPerMinuteIP=1000000 maxRcptPerMinute=1000000
         maxRcptPerMinuteAuth=1000000 maxRcptPerMinuteIP=1000000
+        "${extra_settings[@]+"${extra_settings[@]}"}"
     )
     # smtpguard listens before it opens (and creates) the database: wait
     # until the schema is there.
@@ -183,6 +199,36 @@ configure_smtpguard() {
     echo "run-bench: settings updated; waiting 3 s for smtpguard to reload" >&2
     sleep 3
 }
+
+# smtpguard logs every verdict, also the accepting ones at info (local
+# delivery, relay granted), through syslog(3). Without a syslog daemon on
+# /dev/log glibc tries to connect again at every line, which costs more
+# than a real syslog does: when /dev/log is missing, a sink of our own
+# receives and drops the lines for the length of the run, as a syslog
+# daemon would receive them. (--set logLevel=notice measures without the
+# info lines.)
+own_devlog=0
+if [[ ! -S /dev/log && ! -e /dev/log ]] && [[ -w /dev ]] &&
+    command -v python3 >/dev/null; then
+    python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+print("ready", flush=True)
+while True:
+    s.recv(65536)
+' >"$tmp/syslog-sink.log" 2>&1 &
+    pids+=($!)
+    own_devlog=1
+    for ((i = 0; i < 100; i++)); do
+        grep -q ready "$tmp/syslog-sink.log" && break
+        sleep 0.05
+    done
+    echo "run-bench: no syslog on /dev/log: a sink of ours drops the lines" >&2
+else
+    echo "run-bench: logging to the syslog on /dev/log" >&2
+fi
 
 noop_port=$(pick_port)
 subject_port=$(pick_port)
@@ -258,35 +304,65 @@ done
 outcomes='^(accepted|rejected|tempfailed|closed|discarded|errors)='
 rows=()
 notes=()
+# median: of the numbers on standard input, one a line
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print 0; exit }
+        if (NR % 2) print v[(NR + 1) / 2]
+        else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 for c in $levels; do
     for target in noop subject; do
         sock=$noop_sock
         [[ $target == subject ]] && sock=$subject_sock
         echo "run-bench: concurrency $c, $target: warm-up" >&2
         run_load "$sock" "$c"
-        echo "run-bench: concurrency $c, $target: measuring" >&2
-        run_load "$sock" "$c"
-        summary=$(cat "$tmp/summary")
-        declare "rate_$target=$(get sessions_per_sec "$summary")"
-        declare "p99_$target=$(get p99_ms "$summary")"
-        if [[ $(get accepted "$summary") != "$(get sessions "$summary")" ]]
-        then
-            notes+=("concurrency $c, $target: not all accepted: $(
-                grep -E "$outcomes" <<<"$summary" | tr '\n' ' ')")
-        fi
     done
-    rows+=("$c $rate_noop $rate_subject $p99_noop $p99_subject")
+    rates_noop='' rates_subject='' p99s_noop='' p99s_subject='' ratios=''
+    for ((r = 1; r <= rounds; r++)); do
+        for target in noop subject; do
+            sock=$noop_sock
+            [[ $target == subject ]] && sock=$subject_sock
+            run_load "$sock" "$c"
+            summary=$(cat "$tmp/summary")
+            rate=$(get sessions_per_sec "$summary")
+            p99=$(get p99_ms "$summary")
+            declare "rates_$target=$(eval echo "\$rates_$target") $rate"
+            declare "p99s_$target=$(eval echo "\$p99s_$target") $p99"
+            declare "rate_$target=$rate"
+            if [[ $(get accepted "$summary") != "$(get sessions "$summary")" ]]
+            then
+                notes+=("concurrency $c, $target: not all accepted: $(
+                    grep -E "$outcomes" <<<"$summary" | tr '\n' ' ')")
+            fi
+        done
+        ratio=$(awk -v a="$rate_subject" -v b="$rate_noop" \
+            'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+        ratios+=" $ratio"
+        echo "run-bench: concurrency $c, round $r: noop $rate_noop," \
+            "subject $rate_subject sessions/s (ratio $ratio)" >&2
+    done
+    row="$c"
+    for list in "$rates_noop" "$rates_subject" "$p99s_noop" "$p99s_subject" \
+        "$ratios"; do
+        row+=" $(tr ' ' '\n' <<<"$list" | grep . | median)"
+    done
+    row+=" $(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | head -n 1)"
+    row+=" $(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | tail -n 1)"
+    rows+=("$row")
 done
 
 # The table: the subject's columns are as wide as their headings.
 w=$((${#subject_name} + 7))
-printf '\n%11s %12s %*s %6s %12s %*s\n' concurrency "noop sess/s" \
-    "$w" "$subject_name sess/s" ratio "noop p99 ms" \
+echo
+echo "median of $rounds rounds; ratio = median of the rounds' ratios (range)"
+printf '%11s %12s %*s %6s %13s %12s %*s\n' concurrency "noop sess/s" \
+    "$w" "$subject_name sess/s" ratio "(range)" "noop p99 ms" \
     "$w" "$subject_name p99 ms"
 for row in "${rows[@]}"; do
     awk -v w="$w" '{
-        printf "%11d %12.1f %*.1f %6.2f %12.2f %*.2f\n", $1, $2, w, $3,
-            ($2 > 0 ? $3 / $2 : 0), $4, w, $5 }' <<<"$row"
+        printf "%11d %12.1f %*.1f %6.2f  (%4.2f-%4.2f) %12.2f %*.2f\n", $1,
+            $2, w, $3, $6, $7, $8, $4, w, $5 }' <<<"$row"
 done
 for note in "${notes[@]+"${notes[@]}"}"; do
     echo "note: $note"
