@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "milterproto.h"
 #include "session.h"
@@ -35,6 +36,8 @@ struct worker {
 static struct lc_config cfg;
 static uint64_t opt_total;       /* -n: 0 = unlimited */
 static double opt_seconds;       /* -t: 0 = unlimited */
+static double opt_rate;          /* --rate: sessions/s, 0 = back to back */
+static double start_ms;
 static unsigned opt_concurrency = 8;
 static int opt_json;
 static double deadline_ms;
@@ -54,6 +57,8 @@ static void usage(FILE *fp)
 "  -n, --sessions N        stop after N sessions in total (default 1000\n"
 "                          unless -t is given)\n"
 "  -t, --time SECONDS      stop starting sessions after SECONDS\n"
+"      --rate N            start N sessions per second in all (a steady\n"
+"                          offered load; default: back to back)\n"
 "      --clients N         distinct client addresses to cycle through (1000)\n"
 "      --ipv6-percent P    share of IPv6 clients in percent (25)\n"
 "      --client ADDR       use this one client address for every session\n"
@@ -179,13 +184,14 @@ static void set_client(const char *addr)
 
 enum { O_CLIENTS = 256, O_IPV6, O_CLIENT, O_DAEMON, O_MACRO, O_MAIL,
        O_DOMAINS, O_RCPT, O_RCPTS, O_HELO, O_AUTH, O_RCPT_MAILER, O_SENDMAIL, O_UNKNOWN,
-       O_TIMEOUT, O_JSON };
+       O_TIMEOUT, O_JSON, O_RATE };
 
 static const struct option long_opts[] = {
     {"socket", required_argument, NULL, 's'},
     {"concurrency", required_argument, NULL, 'c'},
     {"sessions", required_argument, NULL, 'n'},
     {"time", required_argument, NULL, 't'},
+    {"rate", required_argument, NULL, O_RATE},
     {"clients", required_argument, NULL, O_CLIENTS},
     {"ipv6-percent", required_argument, NULL, O_IPV6},
     {"client", required_argument, NULL, O_CLIENT},
@@ -214,6 +220,8 @@ static void parse_option(int ch, char *arg, const char **socket_spec)
     case 'c': opt_concurrency = (unsigned)parse_num(arg, 1, 4096, "-c"); break;
     case 'n': opt_total = parse_num(arg, 1, ULONG_MAX, "-n"); break;
     case 't': opt_seconds = parse_seconds(arg, "-t"); break;
+    case O_RATE: opt_rate = (double)parse_num(arg, 1, 1000000, "--rate");
+        break;
     case O_CLIENTS:
         cfg.clients = (unsigned)parse_num(arg, 1, 100000000, "--clients");
         break;
@@ -319,6 +327,25 @@ static void *worker_main(void *arg)
         if ((opt_total > 0 && seq >= opt_total) ||
             (opt_seconds > 0 && mp_now_ms() >= deadline_ms))
             break;
+        if (opt_rate > 0) {
+            /* Session seq starts seq / rate seconds into the run. */
+            double due = start_ms + (double)seq * 1000.0 / opt_rate;
+            double wait;
+
+            while (!atomic_load(&stop_flag) &&
+                   (wait = due - mp_now_ms()) > 0) {
+                struct timespec ts;
+
+                if (wait > 100)
+                    wait = 100;
+                ts.tv_sec = 0;
+                ts.tv_nsec = (long)(wait * 1e6);
+                nanosleep(&ts, NULL);
+            }
+            if (atomic_load(&stop_flag) ||
+                (opt_seconds > 0 && mp_now_ms() >= deadline_ms))
+                break;
+        }
         tr.len = 0;
         t0 = mp_now_ms();
         o = lc_session(&cfg, seq, &conn, &tr, err, sizeof err);
@@ -442,6 +469,7 @@ int main(int argc, char **argv)
     w = xcalloc(opt_concurrency, sizeof *w);
     t0 = mp_now_ms();
     deadline_ms = t0 + opt_seconds * 1000.0;
+    start_ms = t0;
     for (t = 0; t < opt_concurrency; t++, started++) {
         rc = pthread_create(&w[t].tid, NULL, worker_main, &w[t]);
         if (rc != 0) {
