@@ -198,3 +198,37 @@ class CrashTest(LoadClientMixin, IntegrationTestCase):
             self.assertIn(after - before - load.answered, (0, 1),
                           f'{before} + {load.answered} answered -> {after}')
             g.start()
+
+    def test_sigterm_while_a_flush_waits_loses_nothing(self):
+        """SIGTERM while a flush is held up by another writer: the flush in
+        progress waits for the lock (busy timeout 5 s), the final flush
+        follows it, and every answered CONNECT is stored."""
+        g = self.start_guard(settings={
+            'maxSMTPipConnects': LIMIT, 'maxSMTPipDuration': 86400,
+            'DoMaxSMTPipSessions': 0})
+        for cycle in range(3):
+            _, before, _ = self.stored(g.db)
+            load = Load(self.port, cycle)
+            load.threads = load.threads[:1]
+            load.start()
+            time.sleep(0.5)
+            holder = sqlite3.connect(g.db, timeout=10, isolation_level=None)
+            holder.execute('BEGIN IMMEDIATE')
+            # More than one flush interval (1 s) with the lock held: a
+            # flush has begun and waits for it when the signal comes.
+            time.sleep(1.3)
+            g.proc.send_signal(signal.SIGTERM)
+            g._poke()
+            time.sleep(0.7)
+            self.assertIsNone(g.proc.poll(),
+                              'smtpguard stopped without its last flush')
+            holder.execute('ROLLBACK')
+            holder.close()
+            g.proc.wait(15)
+            self.assertEqual(g.proc.returncode, 0)
+            load.stop()
+            self.assertEqual(load.errors, [])
+            _, after, _ = self.stored(g.db)
+            self.assertIn(after - before - load.answered, (0, 1),
+                          f'{before} + {load.answered} answered -> {after}')
+            g.start()
