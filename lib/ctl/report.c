@@ -242,6 +242,17 @@ static bool is(const char *v, size_t vl, const char *s)
 
 /* ---- one line ---- */
 
+/* put_text - n bytes of a log line for a terminal: a control byte (a
+ * forged line's escape sequence, say) is shown as '?', not obeyed */
+static void put_text(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) s[i];
+
+        putchar(c < ' ' || c == 0x7f ? '?' : c);
+    }
+}
+
 static void print_refusal(const struct line *l, const char *raw_event,
                           size_t evl)
 {
@@ -252,12 +263,18 @@ static void print_refusal(const struct line *l, const char *raw_event,
     const char *v;
     size_t vl;
 
-    printf("%.*s %.*s", (int) (l->stamp_len < 32 ? l->stamp_len : 32),
-           l->stamp, (int) evl, raw_event);
+    put_text(l->stamp, l->stamp_len < 32 ? l->stamp_len : 32);
+    putchar(' ');
+    put_text(raw_event, evl);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        if (get(l, keys[i], &v, &vl) && vl > 0)
-            printf(memchr(v, ' ', vl) ? " %s=\"%.*s\"" : " %s=%.*s",
-                   keys[i], (int) (vl < 80 ? vl : 80), v);
+        if (get(l, keys[i], &v, &vl) && vl > 0) {
+            bool q = memchr(v, ' ', vl) != NULL;
+
+            printf(" %s=%s", keys[i], q ? "\"" : "");
+            put_text(v, vl < 80 ? vl : 80);
+            if (q)
+                putchar('"');
+        }
     putchar('\n');
 }
 
@@ -543,8 +560,11 @@ static void print_top(const char *title, struct counter *c, int top,
         *first = false;
     } else if (col.n > 0) {
         printf("\n%s:\n", title);
-        for (size_t i = 0; i < col.n && (int) i < top; i++)
-            printf("  %8lu  %s\n", col.v[i].count, col.v[i].key);
+        for (size_t i = 0; i < col.n && (int) i < top; i++) {
+            printf("  %8lu  ", col.v[i].count);
+            put_text(col.v[i].key, strlen(col.v[i].key));
+            putchar('\n');
+        }
     }
     free(col.v);
 }
@@ -591,9 +611,13 @@ static void summary(struct report *r, const struct opts *o)
             printf("  ... %lu more (--all shows every one)\n",
                    r->refusals - r->shown);
         printf("\n%lu lines read, %lu from smtpguard (%lu malformed), %lu "
-               "refusals; %s .. %s\n", r->lines, r->ours, r->malformed,
-               r->refusals, r->first[0] ? r->first : "-",
-               r->last[0] ? r->last : "-");
+               "refusals; ", r->lines, r->ours, r->malformed, r->refusals);
+        put_text(r->first[0] ? r->first : "-",
+                 r->first[0] ? strlen(r->first) : 1);
+        fputs(" .. ", stdout);
+        put_text(r->last[0] ? r->last : "-",
+                 r->last[0] ? strlen(r->last) : 1);
+        putchar('\n');
         printf("\nEvents:\n");
         for (int i = 0; i <= SG_EV_COUNT; i++)
             if (r->by_event[i]) {

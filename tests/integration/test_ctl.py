@@ -452,6 +452,24 @@ class CtlTest(LoadClientMixin, IntegrationTestCase):
         self.assertEqual(dict(r['DNSBL/DNSWL hits by zone']),
                          {'bl."\\\tx': 1})
 
+    def test_report_text_forged(self):
+        """For people, a forged line's control bytes (a terminal escape
+        sequence, say) are shown as '?', never passed to the terminal."""
+        path = os.path.join(self.env.root, 'forged-text.log')
+        with open(path, 'wb') as f:
+            f.write(b'2026-11-22T10:00:00+00:00 mx smtpguard[7]: '
+                    b'NOQUEUE: id=00200159 event=smtp_connection_denied '
+                    b'severity=notice action=reject client=\x1b]2;owned\x07 '
+                    b'sender=a\x1b[2Jb@example.com msg="m"\n')
+        argv = [harness.ctl_binary(), 'report', path]
+        p = subprocess.run(argv, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for c in list(range(0x20)) + [0x7f]:
+            if c != 0x0a:
+                self.assertNotIn(bytes([c]), p.stdout, f'byte {c:#x}')
+        self.assertIn(b'client=?]2;owned?', p.stdout)
+        self.assertIn(b'a?[2Jb@example.com', p.stdout)
+
     def start_follow(self, path, *args):
         """report --follow PATH; its stdout lines arrive in a queue."""
         proc = subprocess.Popen([harness.ctl_binary(), 'report', '--follow']
