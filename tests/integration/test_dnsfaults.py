@@ -13,7 +13,8 @@ answers are never believed, and the daemon serves the next session.
 import time
 
 from harness import IntegrationTestCase
-from test_milter_protocol import LoadClientMixin
+from test_milter_protocol import LoadClientMixin, MilterClient, \
+    SMFIC_RCPT, postfix_macros
 from faultproxy import FaultProxy
 from test_dns import ZONES
 
@@ -132,3 +133,46 @@ class DnsFaultTest(LoadClientMixin, IntegrationTestCase):
         self.assertLess(took, BUDGET_MS / 1000 + 0.5,
                         f'{took:.2f} s: two budgets?\n{run}')
         self.assertTrue(self.g.running())
+
+    def overlap_session(self, client, pause):
+        """One session by hand: CONNECT, `pause` seconds of a client that
+        is still talking, then HELO, MAIL and RCPT; the seconds the RCPT
+        callback took (where dnsCheckStage=rcpt collects the answers)."""
+        c = MilterClient(self.port)
+        try:
+            c.negotiate()
+            self.assertEqual(c.connect(client, macros=postfix_macros(
+                client)).word, 'continue')
+            time.sleep(pause)
+            self.assertEqual(c.helo().word, 'continue')
+            self.assertEqual(c.mail('someone@sender.test').word, 'continue')
+            t0 = time.monotonic()
+            c.send(SMFIC_RCPT, b'<user@example.test>\0')
+            reply = c.reply()
+            took = time.monotonic() - t0
+            c.quit()
+        finally:
+            c.close()
+        return reply, took
+
+    def test_lookups_overlap_the_dialogue(self):
+        """The lookups start at CONNECT and run while the client talks.
+        With every answer held back 0.6 s, a client that takes 0.9 s to
+        reach RCPT finds the verdict ready (the RCPT callback waits for
+        nothing); one that hurries waits for the rest of the 0.6 s.
+        192.0.2.32 is not listed: one A query, no follow-up (a listed
+        client's TXT reason is asked when the A answer has been taken, at
+        the next callback)."""
+        since = self.g.mark()
+        self.g.set_settings({'dnsTimeout': 2000, 'dnsMaxWait': 3000})
+        self.g.wait_event('policy_reloaded', since)
+        self.proxy.delay = 0.6
+        self.proxy.mode = 'slow'
+        reply, took = self.overlap_session('192.0.2.32', 0.9)
+        self.assertEqual(reply.word, 'continue', reply)
+        self.assertLess(took, 0.25, f'RCPT waited {took:.2f} s after a '
+                        '0.9 s dialogue: the lookup did not start at CONNECT')
+        reply, took = self.overlap_session('192.0.2.32', 0.0)
+        self.assertEqual(reply.word, 'continue', reply)
+        self.assertGreater(took, 0.35, f'RCPT waited only {took:.2f} s')
+        self.assertLess(took, 1.0, f'RCPT waited {took:.2f} s')
