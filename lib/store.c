@@ -1183,10 +1183,19 @@ int sg_store_write_ban(struct sg_store *s, const struct sg_ban *ban,
         db = s->pool[--s->npool];
     gen = s->pool_gen;
     pthread_mutex_unlock(&s->pool_mu);
-    if (db == NULL
-        && (rc = db_open(s->path, POOL_BUSY_MS, false, &db, NULL, err))
-        != SG_OK)
-        return rc;
+    if (db == NULL) {
+        if ((rc = db_open(s->path, POOL_BUSY_MS, false, &db, NULL, err))
+            != SG_OK)
+            return rc;
+        /* These connections write only bans: a ban a client was told
+         * about survives a power loss too, not only a crash (one sync per
+         * ban; counters stay on the main connection's NORMAL). */
+        if ((rc = exec(db, "PRAGMA synchronous=FULL", "set synchronous",
+                       err)) != SG_OK) {
+            sqlite3_close(db);
+            return rc;
+        }
+    }
     rc = prepare(db, ban_sql, &st, err);
     if (rc == SG_OK) {
         rc = bind_ban_step(db, st, ban, err);
