@@ -1190,8 +1190,11 @@ int sg_store_write_ban(struct sg_store *s, const struct sg_ban *ban,
         /* These connections write only bans: a ban a client was told
          * about survives a power loss too, not only a crash (one sync per
          * ban; counters stay on the main connection's NORMAL). */
-        if ((rc = exec(db, "PRAGMA synchronous=FULL", "set synchronous",
-                       err)) != SG_OK) {
+        /* One row at a time needs a few pages, not the 2 MB page cache
+         * SQLite gives every connection by default: up to POOL_MAX of
+         * them would each fill theirs over hours of bans. */
+        if ((rc = exec(db, "PRAGMA synchronous=FULL; PRAGMA cache_size=-64",
+                       "set synchronous", err)) != SG_OK) {
             sqlite3_close(db);
             return rc;
         }
