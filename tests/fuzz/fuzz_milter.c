@@ -163,7 +163,9 @@ static void connect_event(struct sg_engine *eng, struct conn *c,
         struct sockaddr_un *un = (struct sockaddr_un *) &ss;
 
         un->sun_family = AF_UNIX;
-        snprintf(un->sun_path, sizeof(un->sun_path), "%s", addr);
+        /* Cut to what sun_path holds, as the milter layer does. */
+        snprintf(un->sun_path, sizeof(un->sun_path), "%.*s",
+                 (int) sizeof(un->sun_path) - 1, addr);
     } else if (strcmp(fam, "-") == 0) {
         sa = NULL;
     } else {

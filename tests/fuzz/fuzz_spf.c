@@ -122,7 +122,7 @@ static void check(const uint8_t *data, size_t size)
     const char *rec = p, *rec_end = memchr(p, '\n', size);
     char ip[80] = "192.0.2.10", helo[300] = "mail.example.com";
     char from[600] = "<Us.er+tag@example.com>", rcv[300] = "mx.receiver.test";
-    char zline[300], hdr[2048];
+    char zline[320], hdr[2048];
     struct sg_mailaddr sender;
     struct sg_spf_outcome out;
     struct sg_addr client;
