@@ -542,25 +542,37 @@ bool sg_store_readonly(const struct sg_store *s)
     return s->readonly;
 }
 
-int sg_store_open_with(const char *path, const struct sg_log *log,
-                       const struct sg_migration *m, size_t n, int target,
-                       struct sg_store **out, struct sg_err *err)
+/* store_new - a closed store for path; NULL (and err) when out of memory */
+static struct sg_store *store_new(const char *path, const struct sg_log *log,
+                                  const struct sg_migration *m, size_t n,
+                                  int target, struct sg_err *err)
 {
     struct sg_store *s = calloc(1, sizeof(*s));
-    char saved[4200];
-    bool corrupt;
-    int rc;
 
     if (s == NULL || (s->path = strdup(path)) == NULL) {
         free(s);
         sg_err_set(err, "out of memory");
-        return SG_ENOMEM;
+        return NULL;
     }
     s->log = log;
     s->migrations = m;
     s->nmigrations = n;
     s->target = target;
     pthread_mutex_init(&s->pool_mu, NULL);
+    return s;
+}
+
+int sg_store_open_with(const char *path, const struct sg_log *log,
+                       const struct sg_migration *m, size_t n, int target,
+                       struct sg_store **out, struct sg_err *err)
+{
+    struct sg_store *s = store_new(path, log, m, n, target, err);
+    char saved[4200];
+    bool corrupt;
+    int rc;
+
+    if (s == NULL)
+        return SG_ENOMEM;
     rc = open_any(s, true, &corrupt, err);
     if (rc != SG_OK && corrupt) {
         /* Mail must keep flowing: keep the damaged file, start anew. */
@@ -783,20 +795,13 @@ int sg_store_open_check(const char *path, const struct sg_log *log,
                         int *version, struct sg_store **out,
                         struct sg_err *err)
 {
-    struct sg_store *s = calloc(1, sizeof(*s));
+    struct sg_store *s = store_new(path, log, sg_sql_migrations,
+                                   sg_sql_nmigrations, SG_SCHEMA_VERSION, err);
     int rc;
 
-    if (s == NULL || (s->path = strdup(path)) == NULL) {
-        free(s);
-        sg_err_set(err, "out of memory");
+    if (s == NULL)
         return SG_ENOMEM;
-    }
-    s->log = log;
-    s->migrations = sg_sql_migrations;
-    s->nmigrations = sg_sql_nmigrations;
-    s->target = SG_SCHEMA_VERSION;
     s->readonly = true;
-    pthread_mutex_init(&s->pool_mu, NULL);
     *version = 0;
     if ((rc = check_copy(s, version, err)) != SG_OK) {
         sg_store_close(s);
