@@ -392,6 +392,22 @@ static size_t handle_lines(struct report *r, const struct opts *o,
     return (size_t) (p - buf);
 }
 
+/* take_lines - handle the whole lines of buf[0..*have) and keep the
+ * unfinished rest at its start; a line longer than the buffer is counted
+ * malformed and dropped */
+static void take_lines(struct report *r, const struct opts *o, char *buf,
+                       size_t *have, bool live)
+{
+    size_t used = handle_lines(r, o, buf, *have, live);
+
+    *have -= used;
+    if (*have == BUF_SIZE) {            /* a 1 MB line: count, drop */
+        r->malformed++;
+        *have = 0;
+    }
+    memmove(buf, buf + used, *have);
+}
+
 /*
  * read_stream - every line of gz. A last line without its newline is
  * handled, unless `tail` (the file --follow goes on reading): then it is
@@ -405,7 +421,6 @@ static long read_stream(struct report *r, const struct opts *o, gzFile gz,
 
     for (;;) {
         int n = gzread(gz, buf + have, (unsigned) (BUF_SIZE - have));
-        size_t used;
 
         if (n < 0)
             return -1;
@@ -415,13 +430,7 @@ static long read_stream(struct report *r, const struct opts *o, gzFile gz,
             return tail ? (long) have : 0;
         }
         have += (size_t) n;
-        used = handle_lines(r, o, buf, have, false);
-        have -= used;
-        if (have == BUF_SIZE) {         /* a 1 MB line: count, drop */
-            r->malformed++;
-            have = 0;
-        }
-        memmove(buf, buf + used, have);
+        take_lines(r, o, buf, &have, false);
     }
 }
 
@@ -460,17 +469,9 @@ static void follow(struct report *r, const struct opts *o, const char *path,
             break;
         }
         if (n > 0) {
-            size_t used;
-
             pos += n;
             have += (size_t) n;
-            used = handle_lines(r, o, buf, have, true);
-            have -= used;
-            if (have == BUF_SIZE) {     /* a 1 MB line: count, drop */
-                r->malformed++;
-                have = 0;
-            }
-            memmove(buf, buf + used, have);
+            take_lines(r, o, buf, &have, true);
             continue;
         }
         fflush(stdout);
