@@ -363,6 +363,35 @@ static uint32_t negative_ttl(const ldns_pkt *p)
 }
 
 /* follow - the records of `type` at the end of the CNAME chain of qname */
+/*
+ * dname_equal - two names in ldns's wire form (uncompressed, ending in the
+ * root label) alike but for ASCII case. ldns_dname_compare() orders names,
+ * finding every label afresh from the left for each step from the right:
+ * quadratic in the labels, and it was most of the time a reply with many
+ * records of a long name took. A length octet is below 64, so folding
+ * case never changes one and the labels stay aligned.
+ */
+static bool dname_equal(const ldns_rdf *a, const ldns_rdf *b)
+{
+    const uint8_t *x = ldns_rdf_data(a), *y = ldns_rdf_data(b);
+    size_t n = ldns_rdf_size(a);
+
+    if (ldns_rdf_get_type(a) != LDNS_RDF_TYPE_DNAME ||
+        ldns_rdf_get_type(b) != LDNS_RDF_TYPE_DNAME || n != ldns_rdf_size(b))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = x[i], d = y[i];
+
+        if (c >= 'A' && c <= 'Z')
+            c = (uint8_t) (c + ('a' - 'A'));
+        if (d >= 'A' && d <= 'Z')
+            d = (uint8_t) (d + ('a' - 'A'));
+        if (c != d)
+            return false;
+    }
+    return true;
+}
+
 static int collect(struct sg_dns_answer *a, const ldns_pkt *p,
                    const ldns_rdf *qname, uint16_t type)
 {
@@ -380,7 +409,7 @@ static int collect(struct sg_dns_answer *a, const ldns_pkt *p,
 
             if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME &&
                 ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
-                ldns_dname_compare(ldns_rr_owner(rr), cur) == 0 &&
+                dname_equal(ldns_rr_owner(rr), cur) &&
                 ldns_rr_rd_count(rr) == 1) {
                 if (++hops > SG_DNS_CNAME_MAX)
                     return SG_EINVAL;       /* a loop or a silly chain */
@@ -399,7 +428,7 @@ static int collect(struct sg_dns_answer *a, const ldns_pkt *p,
 
         if (ldns_rr_get_type(rr) != (ldns_rr_type) type ||
             ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN ||
-            ldns_dname_compare(ldns_rr_owner(rr), cur) != 0)
+            !dname_equal(ldns_rr_owner(rr), cur))
             continue;
         if (a->nrr == SG_DNS_RR_MAX || !add_rr(a, rr)) {
             a->truncated_rrs = true;
@@ -440,7 +469,7 @@ int sg_dns_parse_reply(const uint8_t *wire, size_t len, uint16_t id,
     qrr = ldns_rr_list_rr(q, 0);
     if (ldns_rr_get_type(qrr) != (ldns_rr_type) type ||
         ldns_rr_get_class(qrr) != LDNS_RR_CLASS_IN ||
-        ldns_dname_compare(ldns_rr_owner(qrr), qname) != 0)
+        !dname_equal(ldns_rr_owner(qrr), qname))
         goto out;
     /* It is the answer to our question. */
     *truncated = ldns_pkt_tc(p);
@@ -943,36 +972,41 @@ static void bind_random(int fd, int family)
 static int build(struct query *q, bool tcp)
 {
     ldns_rdf *name = qname_rdf(q->name);
-    ldns_pkt *p;
-    uint8_t *wire = NULL;
-    size_t len = 0;
+    size_t nlen, len;
+    uint8_t *w;
 
     if (name == NULL)
         return SG_EINVAL;
-    p = ldns_pkt_query_new(name, (ldns_rr_type) q->type, LDNS_RR_CLASS_IN,
-                           LDNS_RD);
-    if (p == NULL) {
+    /* RFC 1035 4.1: a header asking for recursion, one question. Written
+     * here rather than by ldns_pkt2wire(), whose name compression costs
+     * time quadratic in the labels of a long name and has nothing to
+     * compress in a lone question. */
+    nlen = ldns_rdf_size(name);
+    len = 12 + nlen + 4;
+    if (len > 512) {
+        ldns_rdf_deep_free(name);
+        return SG_EINVAL;
+    }
+    sg_free(q->wire);
+    if ((q->wire = sg_malloc(len + 2)) == NULL) {
         ldns_rdf_deep_free(name);
         return SG_ENOMEM;
     }
     q->id = random16();
-    ldns_pkt_set_id(p, q->id);
-    if (ldns_pkt2wire(&wire, p, &len) != LDNS_STATUS_OK || len > 512) {
-        ldns_pkt_free(p);
-        free(wire);
-        return SG_EINVAL;
-    }
-    ldns_pkt_free(p);
-    sg_free(q->wire);
-    q->wire = sg_malloc(len + 2);
-    if (q->wire == NULL) {
-        free(wire);
-        return SG_ENOMEM;
-    }
-    q->wire[0] = (uint8_t) (len >> 8);
-    q->wire[1] = (uint8_t) len;
-    memcpy(q->wire + 2, wire, len);
-    free(wire);                 /* ldns allocates with malloc */
+    w = q->wire;
+    memset(w, 0, 2 + 12);
+    w[0] = (uint8_t) (len >> 8);
+    w[1] = (uint8_t) len;
+    w[2] = (uint8_t) (q->id >> 8);
+    w[3] = (uint8_t) q->id;
+    w[4] = 0x01;                /* RD */
+    w[7] = 1;                   /* QDCOUNT */
+    memcpy(w + 14, ldns_rdf_data(name), nlen);
+    w[14 + nlen] = (uint8_t) (q->type >> 8);
+    w[15 + nlen] = (uint8_t) q->type;
+    w[16 + nlen] = 0;
+    w[17 + nlen] = 1;           /* class IN */
+    ldns_rdf_deep_free(name);
     q->wire_len = len + 2;
     q->off = tcp ? 0 : 2;
     return SG_OK;
