@@ -16,63 +16,76 @@ struct out {
     size_t len;
 };
 
+/* put_mem - append n bytes, as many as fit before the terminating NUL */
+static void put_mem(struct out *o, const char *s, size_t n)
+{
+    if (o->len + 1 < o->size) {
+        size_t room = o->size - 1 - o->len;
+
+        memcpy(o->buf + o->len, s, n < room ? n : room);
+    }
+    o->len += n;
+}
+
 static void put_char(struct out *o, char c)
 {
-    if (o->len + 1 < o->size)
-        o->buf[o->len] = c;
-    o->len++;
+    put_mem(o, &c, 1);
 }
 
 static void put_str(struct out *o, const char *s)
 {
-    while (*s)
-        put_char(o, *s++);
+    put_mem(o, s, strlen(s));
 }
 
-/* put_escaped - copy `s`, escaping quote, backslash and control bytes */
+/* What put_escaped() escapes; the NUL ends the string anyway. */
+static const char escaped[] = "\"\\"
+    "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+    "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+    "\x7f";
+
+/* put_escaped - copy at most n bytes of `s`, escaping quote, backslash and
+ * control bytes; the runs between them go in whole. */
 static void put_escaped(struct out *o, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t i = 0;
 
-    for (size_t i = 0; i < n && s[i]; i++) {
-        unsigned char c = (unsigned char) s[i];
+    while (i < n && s[i]) {
+        size_t run = strcspn(s + i, escaped);
+        unsigned char c;
 
+        if (run > n - i)
+            run = n - i;
+        put_mem(o, s + i, run);
+        if ((i += run) == n || (c = (unsigned char) s[i]) == '\0')
+            break;
         if (c == '"' || c == '\\') {
             put_char(o, '\\');
             put_char(o, (char) c);
-        } else if (c < 0x20 || c == 0x7f) {
-            put_str(o, "\\x");
-            put_char(o, hex[c >> 4]);
-            put_char(o, hex[c & 15]);
         } else {
-            put_char(o, (char) c);
+            char x[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
+
+            put_mem(o, x, sizeof(x));
         }
+        i++;
     }
 }
 
-static int is_safe(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9') || strchr("._:@/+-[]<>,*", c) != NULL;
-}
+/* The bytes of a value written bare. */
+static const char safe_chars[] = "abcdefghijklmnopqrstuvwxyz"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@/+-[]<>,*";
 
 /* put_value - a value bare when it is safe, else quoted and escaped */
 static void put_value(struct out *o, const char *v)
 {
-    const unsigned char *p = (const unsigned char *) v;
-    int safe = *p != '\0';
+    size_t n = strlen(v);
 
-    for (; *p; p++)
-        if (!is_safe(*p) || *p == '\0') {
-            safe = 0;
-            break;
-        }
-    if (safe) {
-        put_str(o, v);
+    if (n > 0 && strspn(v, safe_chars) == n) {
+        put_mem(o, v, n);
         return;
     }
     put_char(o, '"');
-    put_escaped(o, v, strlen(v));
+    put_escaped(o, v, n);
     put_char(o, '"');
 }
 
@@ -143,7 +156,11 @@ static void render_message(struct out *o, const struct sg_event_def *def,
             put_escaped(o, v ? v : "-", v ? strlen(v) : 1);
             p = end + 1;
         } else {
-            put_char(o, *p++);
+            /* Text up to the next '<' after this byte, in one piece. */
+            size_t run = 1 + strcspn(p + 1, "<");
+
+            put_mem(o, p, run);
+            p += run;
         }
     }
 }
