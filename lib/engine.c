@@ -95,6 +95,17 @@ static void dns_configure(struct sg_engine *eng, const struct sg_config *cfg)
     sg_dns_free(old);
 }
 
+void sg_engine_dns_renew(struct sg_engine *eng)
+{
+    struct sg_config *cfg = sg_confhold_get(&eng->conf);
+
+    pthread_mutex_lock(&eng->dns_mu);
+    eng->dns_sig[0] = '\0';      /* no signature matches: a new one */
+    pthread_mutex_unlock(&eng->dns_mu);
+    dns_configure(eng, cfg);
+    sg_config_unref(cfg);
+}
+
 struct sg_dns *sg_engine_dns(struct sg_engine *eng)
 {
     struct sg_dns *dns;

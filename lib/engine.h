@@ -83,6 +83,9 @@ void sg_engine_close(struct sg_engine *eng, const char *reason);
 sg_time_t sg_engine_now(const struct sg_engine *eng);
 /* The current resolver, referenced: release with sg_dns_free(). */
 struct sg_dns *sg_engine_dns(struct sg_engine *eng);
+/* A new resolver on the settings in force, its cache empty; sessions
+ * holding the old one finish on it. */
+void sg_engine_dns_renew(struct sg_engine *eng);
 /* Consecutive failed database writes; 0 when the last one worked. */
 unsigned sg_engine_db_failing(struct sg_engine *eng);
 /* Record a ban in memory and write it through to the database. */

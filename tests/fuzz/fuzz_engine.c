@@ -1,6 +1,7 @@
 /*
  * fuzz_engine.c - the engine of the session harnesses (fuzz_engine.h)
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,15 @@ static struct sg_log quiet_log;
 
 void fuzz_clean(const char *what, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-        if (*p < ' ' || *p == 0x7f) {
-            fprintf(stderr, "fuzz: control character in %s: %s\n", what, s);
-            abort();
-        }
+    static const char control[] =
+        "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f"
+        "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f"
+        "\x7f";
+
+    if (s[strcspn(s, control)] != '\0') {
+        fprintf(stderr, "fuzz: control character in %s: %s\n", what, s);
+        abort();
+    }
 }
 
 /* sink - every line one line: a hostile value must never forge one */
@@ -57,14 +62,11 @@ static void remove_db(const char *db)
 /* cleanup - at exit, also when libFuzzer stops in the middle of an input */
 static void cleanup(void)
 {
-    char f[160];
-
     if (dir[0] == '\0')
         return;
     remove_db(path);
-    snprintf(f, sizeof(f), "%s/template.db", dir);
-    remove_db(f);
     rmdir(dir);
+    dir[0] = '\0';
 }
 
 static struct sg_engine *open_at(const char *db)
@@ -89,42 +91,120 @@ static struct sg_engine *open_at(const char *db)
     return eng;
 }
 
-/* The database a new engine makes, made once: each input starts from a
- * copy (creating the schema costs more than a session). */
-static char *tmpl;
-static size_t tmpl_len;
+/*
+ * One engine per process, brought back to the state of a new one before
+ * each input: opening one costs milliseconds (the schema check and the
+ * catalogue sync), a session microseconds. What an input can change is
+ * put back: the memory state (concurrency, windows, bans), the rows the
+ * daemon writes, the settings, the resolver with its cache, the clock.
+ */
+static struct sg_engine *shared;
+static sqlite3 *side;           /* the harness's own connection */
+static char **snap_name, **snap_value;  /* the settings as first opened */
+static size_t nsnap;
+static bool dirty;              /* a setting was written this input */
 
-static void load_template(void)
+static void side_exec(const char *sql)
 {
-    char f[160], wal[170];
-    FILE *fp;
-    long n;
+    char *msg = NULL;
 
-    snprintf(f, sizeof(f), "%s/template.db", dir);
-    sg_engine_close(open_at(f), "template made");
-    /* A -wal left by the close would hold part of the schema. */
-    snprintf(wal, sizeof(wal), "%s-wal", f);
-    if (access(wal, F_OK) == 0) {
-        fprintf(stderr, "fuzz: %s left after close\n", wal);
+    if (sqlite3_exec(side, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "fuzz: %s: %s\n", sql, msg ? msg : "?");
         abort();
     }
-    if ((fp = fopen(f, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
-        (n = ftell(fp)) <= 0 || fseek(fp, 0, SEEK_SET) != 0 ||
-        (tmpl = malloc((size_t) n)) == NULL ||
-        fread(tmpl, 1, (size_t) n, fp) != (size_t) n) {
-        perror("fuzz: template database");
+}
+
+static void snapshot(void)
+{
+    sqlite3_stmt *st;
+
+    if (sqlite3_open(path, &side) != SQLITE_OK) {
+        fprintf(stderr, "fuzz: %s: %s\n", path, sqlite3_errmsg(side));
         abort();
     }
-    fclose(fp);
-    tmpl_len = (size_t) n;
-    unlink(f);
+    sqlite3_busy_timeout(side, 2000);
+    if (sqlite3_prepare_v2(side, "SELECT name, value FROM settings", -1, &st,
+                           NULL) != SQLITE_OK)
+        abort();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        snap_name = realloc(snap_name, (nsnap + 1) * sizeof(*snap_name));
+        snap_value = realloc(snap_value, (nsnap + 1) * sizeof(*snap_value));
+        if (snap_name == NULL || snap_value == NULL)
+            abort();
+        snap_name[nsnap] = strdup((const char *) sqlite3_column_text(st, 0));
+        snap_value[nsnap] = strdup((const char *) sqlite3_column_text(st, 1));
+        nsnap++;
+    }
+    sqlite3_finalize(st);
+}
+
+static void restore_settings(void)
+{
+    sqlite3_stmt *st;
+
+    if (sqlite3_prepare_v2(side, "UPDATE settings SET value = ?1 WHERE "
+                           "name = ?2 AND value IS NOT ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        abort();
+    for (size_t i = 0; i < nsnap; i++) {
+        sqlite3_bind_text(st, 1, snap_value[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, snap_name[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            fprintf(stderr, "fuzz: restore %s: %s\n", snap_name[i],
+                    sqlite3_errmsg(side));
+            abort();
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+}
+
+static void reset(struct sg_engine *eng)
+{
+    bool was_dirty;
+
+    sg_state_free(eng->state);
+    if ((eng->state = sg_state_new()) == NULL)
+        abort();
+    side_exec("BEGIN IMMEDIATE");
+    side_exec("DELETE FROM bans; DELETE FROM rate_windows; "
+              "DELETE FROM domain_ip");
+    if (dirty)
+        restore_settings();
+    side_exec("COMMIT");
+    was_dirty = dirty;
+    dirty = false;
+    fuzz_now = 1700000000;
+    eng->last_purge = fuzz_now;
+    pthread_mutex_lock(&eng->mu);
+    eng->db_failures = 0;
+    pthread_mutex_unlock(&eng->mu);
+    eng->readonly_ticks = 0;
+    if (was_dirty) {
+        sg_engine_request_reload(eng);
+        sg_engine_tick(eng);    /* the settings of a new engine */
+    }
+    /* Nothing cached from the last input's zone. */
+    sg_engine_dns_renew(eng);
+    atomic_store(&quiet_log.max_severity, SG_SEV_DEBUG);
+}
+
+static void close_shared(void)
+{
+    if (shared != NULL)
+        sg_engine_close(shared, "end of run");
+    shared = NULL;
+    sqlite3_close(side);
+    side = NULL;
+    cleanup();
 }
 
 struct sg_engine *fuzz_engine_new(void)
 {
-    static unsigned seq;
-    FILE *fp;
-
+    if (shared != NULL) {
+        reset(shared);
+        return shared;
+    }
     if (dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
 
@@ -136,48 +216,37 @@ struct sg_engine *fuzz_engine_new(void)
             perror("fuzz: mkdtemp");
             abort();
         }
-        atexit(cleanup);
+        atexit(close_shared);
     }
-    if (tmpl == NULL)
-        load_template();
-    snprintf(path, sizeof(path), "%s/e%u.db", dir, seq++);
-    if ((fp = fopen(path, "wb")) == NULL ||
-        fwrite(tmpl, 1, tmpl_len, fp) != tmpl_len || fclose(fp) != 0) {
-        perror("fuzz: database copy");
-        abort();
-    }
-    return open_at(path);
+    snprintf(path, sizeof(path), "%s/engine.db", dir);
+    shared = open_at(path);
+    snapshot();
+    return shared;
 }
 
 bool fuzz_engine_set(struct sg_engine *eng, const char *name,
                      const char *value)
 {
-    sqlite3 *db;
     sqlite3_stmt *st;
     bool ok = false;
 
-    if (sqlite3_open(path, &db) != SQLITE_OK) {
-        sqlite3_close(db);
-        return false;
-    }
-    sqlite3_busy_timeout(db, 2000);
-    if (sqlite3_prepare_v2(db, "UPDATE settings SET value = ?1 WHERE "
+    if (sqlite3_prepare_v2(side, "UPDATE settings SET value = ?1 WHERE "
                            "name = ?2", -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, value, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
         /* The database's own checks refuse bad values: not an error. */
-        ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1;
+        ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(side) == 1;
         sqlite3_finalize(st);
     }
-    sqlite3_close(db);
-    if (ok)
+    if (ok) {
+        dirty = true;
         sg_engine_tick(eng);
+    }
     atomic_store(&quiet_log.max_severity, SG_SEV_DEBUG);
     return ok;
 }
 
 void fuzz_engine_free(struct sg_engine *eng)
 {
-    sg_engine_close(eng, "end of input");
-    remove_db(path);
+    (void) eng;                 /* stays open for the next input */
 }

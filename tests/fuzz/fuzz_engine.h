@@ -12,13 +12,16 @@
 
 extern sg_time_t fuzz_now;
 
-/* An engine on a new database in a temporary directory, no maintenance
- * thread; its resolver is the in-memory one (fakedns.h). */
+/* The process's engine on a database in a temporary directory, no
+ * maintenance thread, its resolver the in-memory one (fakedns.h): opened
+ * at the first call, at each later one brought back to the state of a new
+ * engine (memory state, written rows, settings, resolver cache, clock). */
 struct sg_engine *fuzz_engine_new(void);
 /* Set one setting in the database and reload; false when unknown. */
 bool fuzz_engine_set(struct sg_engine *eng, const char *name,
                      const char *value);
-/* Close the engine and remove its database. */
+/* The end of an input: the engine stays open for the next one; it is
+ * closed and its database removed at exit. */
 void fuzz_engine_free(struct sg_engine *eng);
 /* Abort with a message when `s` holds a control character. */
 void fuzz_clean(const char *what, const char *s);
