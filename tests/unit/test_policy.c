@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "dns.h"
 #include "policy.h"
 #include "testutil.h"
 
@@ -767,6 +768,31 @@ START_TEST(test_live_reload_and_signal)
 END_TEST
 
 
+START_TEST(test_dns_renew)
+{
+    struct sg_dns *a = sg_engine_dns(eng), *b;
+    struct sg_dns_batch *batch = sg_dns_batch_new(a);
+    struct sg_dns_stats st;
+    char sa[128], sb[128];
+
+    ck_assert_ptr_nonnull(batch);
+    ck_assert_int_ge(sg_dns_query(batch, "renew.example", SG_DNS_T_A), 0);
+    sg_dns_batch_free(batch);
+    sg_dns_get_stats(a, &st);
+    ck_assert_uint_eq(st.queries, 1);
+    sg_engine_dns_renew(eng);
+    b = sg_engine_dns(eng);
+    ck_assert_ptr_ne(a, b);
+    sg_dns_get_stats(b, &st);
+    ck_assert_uint_eq(st.queries, 0);   /* nothing carried over */
+    sg_dns_servers_text(a, sa, sizeof(sa));
+    sg_dns_servers_text(b, sb, sizeof(sb));
+    ck_assert_str_eq(sa, sb);           /* the settings in force */
+    sg_dns_free(a);                     /* the old one, still ours */
+    sg_dns_free(b);
+}
+END_TEST
+
 /* unlink_db - the database file and its WAL and shared-memory files */
 static void unlink_db(const char *path)
 {
@@ -928,6 +954,7 @@ Suite *policy_suite(void)
     tcase_add_loop_test(tc, test_limit_modes, 0, LIM_COUNT * MC_COUNT);
     tcase_add_test(tc, test_session_alloc_failure);
     tcase_add_test(tc, test_live_reload_and_signal);
+    tcase_add_test(tc, test_dns_renew);
     tcase_add_test(tc, test_db_deleted_recreated);
     tcase_add_test(tc, test_db_replaced_by_restore);
     tcase_add_test(tc, test_db_fail_mode);
