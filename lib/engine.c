@@ -2,6 +2,9 @@
  * engine.c - store + state + policy snapshot, and the maintenance thread
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +404,18 @@ static void tick(struct sg_engine *eng, bool do_flush)
         if (rc != SG_OK)
             sg_engine_db_result(eng, "purge", false, &err);
         eng->last_purge = now;
+#ifdef __GLIBC__
+        /*
+         * Give the free pages of every malloc arena back. libmilter's
+         * workers each allocate from an arena of their own, and glibc
+         * returns memory to the kernel only from the top of an arena:
+         * the holes that sessions and purges leave further down stay
+         * resident, a few more with every arena a new worker takes. In a
+         * 30-minute soak RSS grew 8 % in the second half without this
+         * and stayed flat with it (docs/soak.csv).
+         */
+        malloc_trim(0);
+#endif
         /*
          * Our purge moved the ban serial by one per deleted row, and the
          * memory state has already dropped those bans. Skip the reload
