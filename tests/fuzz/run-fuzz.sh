@@ -4,21 +4,29 @@
 # cases); print the executions per harness. A crash stops with the input
 # left in the work directory (replay it with BUILD/tests/fuzz/fuzz-NAME).
 #
-#   tests/fuzz/run-fuzz.sh [SECONDS] [BUILD_DIR]     (default 20, build-fuzz)
+#   tests/fuzz/run-fuzz.sh [SECONDS] [BUILD_DIR] [NAME...]
+#                          (default 20 s, build-fuzz, every harness)
 #
-# Longer runs: tests/fuzz/run-fuzz.sh 3600; new interesting inputs stay in
-# BUILD_DIR/fuzz-corpus/NAME for the next run. Needs clang and
+# Longer runs: tests/fuzz/run-fuzz.sh 3600, or one harness:
+# tests/fuzz/run-fuzz.sh 3600 build-fuzz milter; new interesting inputs
+# stay in BUILD_DIR/fuzz-corpus/NAME for the next run. Needs clang and
 # libclang-rt-14-dev (contrib/install-deps.sh --test).
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-20}
 build=${2:-build-fuzz}
+[ $# -gt 2 ] && shift 2 || set -- mailaddr addr dns spf setting logline helo milter
 jobs=$(nproc 2>/dev/null || echo 2)
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSG_FUZZ=ON >/dev/null
 cmake --build "$build" -j "$jobs" >/dev/null
-# The harnesses of CMakeLists.txt's SG_FUZZERS, SECONDS each.
-for f in mailaddr addr dns spf setting logline helo milter; do
+# The harnesses of CMakeLists.txt's SG_FUZZERS (or those named), SECONDS
+# each.
+for f in "$@"; do
+    [ -x "$build/tests/fuzz/fuzz-$f" ] || {
+        echo "run-fuzz: no harness $f (see SG_FUZZERS in tests/fuzz/CMakeLists.txt)" >&2
+        exit 2
+    }
     work="$build/fuzz-corpus/$f"
     mkdir -p "$work"
     cp tests/fuzz/corpus/$f/* tests/fuzz/regress/$f/* "$work"/
