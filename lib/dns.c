@@ -362,7 +362,6 @@ static uint32_t negative_ttl(const ldns_pkt *p)
     return 0;
 }
 
-/* follow - the records of `type` at the end of the CNAME chain of qname */
 /*
  * dname_equal - two names in ldns's wire form (uncompressed, ending in the
  * root label) alike but for ASCII case. ldns_dname_compare() orders names,
@@ -392,6 +391,7 @@ static bool dname_equal(const ldns_rdf *a, const ldns_rdf *b)
     return true;
 }
 
+/* follow - the records of `type` at the end of the CNAME chain of qname */
 static int collect(struct sg_dns_answer *a, const ldns_pkt *p,
                    const ldns_rdf *qname, uint16_t type)
 {
