@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,32 @@ const struct sg_setting_def *sg_setting_def(enum sg_setting id)
     return (int) id >= 0 && id < SG_SET_COUNT ? &settings[id] : NULL;
 }
 
-const struct sg_setting_def *sg_setting_find(const char *name)
+/* The settings by name, for a binary search: a reload looks up every
+ * row of the settings table. */
+static const struct sg_setting_def *by_name[SG_SET_COUNT];
+static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;
+
+static int def_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const struct sg_setting_def *const *) a)->name,
+                  (*(const struct sg_setting_def *const *) b)->name);
+}
+
+static void by_name_init(void)
 {
     for (int i = 0; i < SG_SET_COUNT; i++)
-        if (strcmp(settings[i].name, name) == 0)
-            return &settings[i];
-    return NULL;
+        by_name[i] = &settings[i];
+    qsort(by_name, SG_SET_COUNT, sizeof(by_name[0]), def_cmp);
+}
+
+const struct sg_setting_def *sg_setting_find(const char *name)
+{
+    struct sg_setting_def key = { .name = name };
+    const struct sg_setting_def *kp = &key, *const *hit;
+
+    pthread_once(&by_name_once, by_name_init);
+    hit = bsearch(&kp, by_name, SG_SET_COUNT, sizeof(by_name[0]), def_cmp);
+    return hit ? *hit : NULL;
 }
 
 const char *sg_setting_type_name(enum sg_setting_type type)

@@ -80,6 +80,12 @@ START_TEST(test_defaults_valid)
         ck_assert_msg(d->min <= d->max, "%s: min > max", d->name);
         ck_assert_msg(strlen(d->doc) > 10, "%s: undocumented", d->name);
     }
+    /* Names match exactly: no prefix, no other case, nothing unknown. */
+    ck_assert_ptr_null(sg_setting_find(""));
+    ck_assert_ptr_null(sg_setting_find("MaxError"));
+    ck_assert_ptr_null(sg_setting_find("maxerrors"));
+    ck_assert_ptr_null(sg_setting_find("MaxErrorsX"));
+    ck_assert_ptr_null(sg_setting_find("zzz"));
     sg_config_unref(cfg);
 }
 END_TEST
