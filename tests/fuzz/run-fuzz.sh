@@ -9,14 +9,22 @@
 #
 # Longer runs: tests/fuzz/run-fuzz.sh 3600, or one harness:
 # tests/fuzz/run-fuzz.sh 3600 build-fuzz milter; new interesting inputs
-# stay in BUILD_DIR/fuzz-corpus/NAME for the next run. Needs clang and
-# libclang-rt-14-dev (contrib/install-deps.sh --test).
+# stay in BUILD_DIR/fuzz-corpus/NAME for the next run. FUZZ_WORKERS=N
+# runs N fuzzers of each harness at once on its one corpus directory
+# (they pick up each other's finds) and adds up their executions; each
+# writes BUILD_DIR/fuzz-NAME.K.log. Needs clang and libclang-rt-14-dev
+# (contrib/install-deps.sh --test).
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-20}
 build=${2:-build-fuzz}
 [ $# -gt 2 ] && shift 2 || set -- mailaddr addr dns spf setting logline helo milter
 jobs=$(nproc 2>/dev/null || echo 2)
+workers=${FUZZ_WORKERS:-1}
+case $workers in
+''|*[!0-9]*|0) echo "run-fuzz: FUZZ_WORKERS must be a positive number" >&2
+    exit 2 ;;
+esac
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSG_FUZZ=ON >/dev/null
 cmake --build "$build" -j "$jobs" >/dev/null
@@ -30,14 +38,32 @@ for f in "$@"; do
     work="$build/fuzz-corpus/$f"
     mkdir -p "$work"
     cp tests/fuzz/corpus/$f/* tests/fuzz/regress/$f/* "$work"/
-    out=$("$build/tests/fuzz/fuzz-$f" -max_total_time="$secs" \
-        -max_len=8192 -print_final_stats=1 -artifact_prefix="$build/" \
-        "$work" 2>&1) || {
-        echo "$out" | tail -40
+    # One fuzzer per worker, all on the same corpus directory.
+    k=1
+    while [ "$k" -le "$workers" ]; do
+        "$build/tests/fuzz/fuzz-$f" -max_total_time="$secs" \
+            -max_len=8192 -print_final_stats=1 \
+            -artifact_prefix="$build/" "$work" \
+            >"$build/fuzz-$f.$k.log" 2>&1 &
+        eval "pid$k=\$!"
+        k=$((k + 1))
+    done
+    failed=0 execs=0 rate=0 k=1
+    while [ "$k" -le "$workers" ]; do
+        eval "wait \$pid$k" || {
+            tail -40 "$build/fuzz-$f.$k.log"
+            failed=1
+        }
+        log="$build/fuzz-$f.$k.log"
+        n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        r=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
+        execs=$((execs + ${n:-0})) rate=$((rate + ${r:-0}))
+        k=$((k + 1))
+    done
+    [ "$failed" = 0 ] || {
         echo "run-fuzz: fuzz-$f FAILED (input saved under $build/)" >&2
         exit 1
     }
-    execs=$(echo "$out" | sed -n 's/^stat::number_of_executed_units: *//p')
-    rate=$(echo "$out" | sed -n 's/^stat::average_exec_per_sec: *//p')
-    echo "run-fuzz: fuzz-$f: $execs executions in ${secs} s ($rate/s)"
+    echo "run-fuzz: fuzz-$f: $execs executions in ${secs} s ($rate/s," \
+        "$workers worker(s))"
 done
