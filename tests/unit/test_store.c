@@ -538,9 +538,17 @@ END_TEST
 struct writer {
     struct sg_store *s;
     int id;
-    int failures;
+    int other_errors;           /* anything but a wait that gave up */
+    int unwritten;              /* bans still out after every retry */
 };
 
+/*
+ * ban_writer - 50 bans through the pool. A pool connection waits at most
+ * POOL_BUSY_MS for the lock and then gives up with SG_ERETRY: the engine
+ * leaves that ban to the next flush. On a loaded machine six writers can
+ * wait that long, so the writer retries as the flush would; what must
+ * never happen is another error, or a ban that no retry gets in.
+ */
 static void *ban_writer(void *arg)
 {
     struct writer *w = arg;
@@ -549,11 +557,16 @@ static void *ban_writer(void *arg)
     for (int i = 0; i < 50; i++) {
         struct sg_ban b = { .kind = SG_BAN_IP, .created = 1,
                             .expires = 4000000000 };
+        int rc = SG_ERETRY;
 
         snprintf(b.key, sizeof(b.key), "198.51.100.%d-%d", w->id, i);
         strcpy(b.reason, "00200154");
-        if (sg_store_write_ban(w->s, &b, &err) != SG_OK)
-            w->failures++;
+        for (int tries = 0; tries < 100 && rc == SG_ERETRY; tries++)
+            if ((rc = sg_store_write_ban(w->s, &b, &err)) != SG_OK
+                && rc != SG_ERETRY)
+                w->other_errors++;
+        if (rc != SG_OK)
+            w->unwritten++;
     }
     return NULL;
 }
@@ -564,19 +577,24 @@ START_TEST(test_concurrent_ban_writes)
     struct sg_store *s;
     pthread_t t[6];
     struct writer w[6];
+    char *check;
 
     capture_reset();
     s = open_store(p);
     for (int i = 0; i < 6; i++) {
-        w[i] = (struct writer) { s, i, 0 };
+        w[i] = (struct writer) { s, i, 0, 0 };
         pthread_create(&t[i], NULL, ban_writer, &w[i]);
     }
     for (int i = 0; i < 6; i++) {
         pthread_join(t[i], NULL);
-        ck_assert_int_eq(w[i].failures, 0);
+        ck_assert_int_eq(w[i].other_errors, 0);
+        ck_assert_int_eq(w[i].unwritten, 0);
     }
     sg_store_close(s);
     ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 300);
+    check = query_text(p, "PRAGMA integrity_check");
+    ck_assert_str_eq(check, "ok");
+    free(check);
 }
 END_TEST
 
