@@ -319,10 +319,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (l < e && *l >= '0' && *l <= '9') {
             const char *star = l;
 
-            times = 0;
-            while (star < e && *star >= '0' && *star <= '9' &&
-                   times <= EVENTS_MAX)
-                times = times * 10 + (unsigned long) (*star++ - '0');
+            /* Any number of digits; the count saturates past the cap. */
+            for (times = 0; star < e && *star >= '0' && *star <= '9'; star++)
+                if (times <= EVENTS_MAX)
+                    times = times * 10 + (unsigned long) (*star - '0');
             if (star == e || *star != '*')
                 continue;
             l = star + 1;
