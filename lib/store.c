@@ -20,6 +20,18 @@
 #define MAIN_BUSY_MS 5000       /* maintenance thread: may wait */
 #define POOL_BUSY_MS 250        /* worker threads: bounded wait */
 
+/*
+ * The statements the maintenance thread runs every flush, poll and
+ * reload, prepared once per main connection instead of parsed each time
+ * (the parse cost more than the work). Finalized when db closes.
+ */
+enum stmt {
+    ST_BEGIN, ST_BEGIN_IMMEDIATE, ST_COMMIT, ST_SERIALS,
+    ST_FLUSH_RATE, ST_FLUSH_DOMAIN, ST_FLUSH_DOMAIN_DEL, ST_BAN,
+    ST_PURGE_BANS, ST_PURGE_RATES, ST_PURGE_DOMAINS,
+    ST_SETTINGS, ST_LISTS, ST_DNSBL, ST_OVERRIDES, ST_COUNT
+};
+
 struct sg_store {
     sqlite3 *db;                /* maintenance thread only; NULL: closed */
     char *path;
@@ -36,6 +48,7 @@ struct sg_store {
     sqlite3 *pool[POOL_MAX];
     int npool;
     unsigned pool_gen;          /* bumped by a reopen: old ones are closed */
+    sqlite3_stmt *stmt[ST_COUNT];       /* prepared once on db */
 };
 
 /* unavailable - the main connection is closed (a reopen failed) */
@@ -78,6 +91,105 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
                    struct sg_err *err)
 {
     return db_status(db, sqlite3_prepare_v2(db, sql, -1, st, NULL), sql, err);
+}
+
+static const char ban_sql[] =
+    "INSERT OR REPLACE INTO bans (kind, key, reason, created, expires) "
+    "VALUES (?, ?, ?, ?, ?)";
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN",
+    [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_SERIALS] = "SELECT key, value FROM meta WHERE key IN "
+        "('policy_serial', 'ban_serial')",
+    [ST_FLUSH_RATE] = "INSERT INTO rate_windows (key, window_start, "
+        "window_seconds, count) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET "
+        "window_start = excluded.window_start, "
+        "window_seconds = excluded.window_seconds, count = excluded.count",
+    [ST_FLUSH_DOMAIN] = "INSERT INTO domain_ip (domain, subnet, last_seen) "
+        "VALUES (?, ?, ?) ON CONFLICT (domain, subnet) DO UPDATE SET "
+        "last_seen = excluded.last_seen",
+    [ST_FLUSH_DOMAIN_DEL] = "DELETE FROM domain_ip WHERE domain = ?",
+    [ST_BAN] = ban_sql,
+    [ST_PURGE_BANS] = "DELETE FROM bans WHERE expires <= ?",
+    [ST_PURGE_RATES] = "DELETE FROM rate_windows WHERE window_start + "
+        "(CASE WHEN window_seconds > 0 THEN window_seconds ELSE ?2 END) "
+        "<= ?1",
+    [ST_PURGE_DOMAINS] = "DELETE FROM domain_ip WHERE last_seen <= ?",
+    [ST_SETTINGS] = "SELECT name, value FROM settings",
+    [ST_LISTS] = "SELECT 'ip', list, network, 0, NULL "
+        "FROM ip_lists UNION ALL SELECT 'ip', 'relayNetworks', "
+        "network, 0, NULL FROM relay_networks "
+        "UNION ALL SELECT 'domain', list, domain, 0, NULL "
+        "FROM domain_lists UNION ALL SELECT 'service', "
+        "'service_limits', service, max_sessions, NULL "
+        "FROM service_limits UNION ALL SELECT 'relay', "
+        "'local_domains', domain, 0, NULL FROM local_domains "
+        "UNION ALL SELECT 'relay', 'local_addresses', address, "
+        "0, NULL FROM local_addresses UNION ALL SELECT 'relay', "
+        "'catchalls', domain, 0, mailbox FROM catchalls "
+        "UNION ALL SELECT 'relay', 'mta_mailers', mailer, 0, "
+        "class FROM mta_mailers",
+    [ST_DNSBL] = "SELECT zone, weight, answers, txt, ipv6 "
+        "FROM dnsbl_zones ORDER BY rowid",
+    [ST_OVERRIDES] = "SELECT id, severity_override, action_override "
+        "FROM catalogue WHERE severity_override IS NOT NULL "
+        "OR action_override IS NOT NULL",
+};
+
+/* cached - statement id of the main connection, reset and unbound */
+static int cached(struct sg_store *s, enum stmt id, sqlite3_stmt **st,
+                struct sg_err *err)
+{
+    if (s->stmt[id] == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1,
+                                    SQLITE_PREPARE_PERSISTENT, &s->stmt[id],
+                                    NULL);
+
+        if (rc != SQLITE_OK) {
+            s->stmt[id] = NULL;
+            *st = NULL;
+            return db_status(s->db, rc, stmt_sql[id], err);
+        }
+    }
+    *st = s->stmt[id];
+    return SG_OK;
+}
+
+/* stmt_done - back to its idle state: no transaction held open by it */
+static void stmt_done(sqlite3_stmt *st)
+{
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+/* run - step a cached statement without results (BEGIN, COMMIT) */
+static int run(struct sg_store *s, enum stmt id, const char *what,
+               struct sg_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = cached(s, id, &st, err);
+
+    if (rc == SG_OK) {
+        rc = db_status(s->db, sqlite3_step(st), what, err);
+        stmt_done(st);
+    }
+    return rc;
+}
+
+/* close_main - finalize the cached statements, close the main connection */
+static void close_main(struct sg_store *s)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->stmt[i]);
+        s->stmt[i] = NULL;
+    }
+    sqlite3_close(s->db);
+    s->db = NULL;
 }
 
 /* is_corrupt - the last error of db says the file is damaged */
@@ -375,8 +487,7 @@ static int open_main(struct sg_store *s, bool check, bool *corrupt,
         rc = SG_EDB;
     }
     if (rc != SG_OK) {
-        sqlite3_close(s->db);
-        s->db = NULL;
+        close_main(s);
         return rc;
     }
     s->dev = st.st_dev;
@@ -470,8 +581,7 @@ static int ro_connect(struct sg_store *s, int *version, bool *corrupt,
         } else {
             rc = db_status(s->db, rc, s->path, err);
         }
-        sqlite3_close(s->db);
-        s->db = NULL;
+        close_main(s);
         if (*corrupt)
             break;
     }
@@ -500,8 +610,7 @@ static int open_ro(struct sg_store *s, struct sg_err *err)
     if (rc == SG_OK && stat(s->path, &st) < 0)
         rc = SG_EDB;
     if (rc != SG_OK) {
-        sqlite3_close(s->db);
-        s->db = NULL;
+        close_main(s);
         return rc;
     }
     s->version = version;
@@ -631,8 +740,7 @@ int sg_store_reopen(struct sg_store *s, bool *created, struct sg_err *err)
 
     close_pool(s);
     /* Closing the last connection checkpoints into the old file. */
-    sqlite3_close(s->db);
-    s->db = NULL;
+    close_main(s);
     /*
      * When the file was deleted or replaced, SQLite leaves the old WAL and
      * shared-memory files at the path (it sees the database moved and
@@ -750,7 +858,7 @@ static int check_copy(struct sg_store *s, int *version, struct sg_err *err)
                            err);
             corrupt = is_corrupt(s->db) || is_corrupt(mem);
         }
-        sqlite3_close(s->db);
+        close_main(s);
     }
     s->db = mem;
     if (rc == SG_OK && (rc = user_version(mem, version, err)) != SG_OK)
@@ -816,7 +924,7 @@ void sg_store_close(struct sg_store *s)
     if (s == NULL)
         return;
     close_pool(s);
-    sqlite3_close(s->db);
+    close_main(s);
     pthread_mutex_destroy(&s->pool_mu);
     free(s->path);
     free(s);
@@ -845,7 +953,7 @@ static int load_settings(struct sg_store *s, struct sg_config *cfg,
                          const struct sg_config *prev, struct sg_err *err)
 {
     sqlite3_stmt *st;
-    int rc = prepare(s->db, "SELECT name, value FROM settings", &st, err);
+    int rc = cached(s, ST_SETTINGS, &st, err);
 
     if (rc != SG_OK)
         return rc;
@@ -863,7 +971,7 @@ static int load_settings(struct sg_store *s, struct sg_config *cfg,
         }
     }
     rc = db_status(s->db, rc, "read settings", err);
-    sqlite3_finalize(st);
+    stmt_done(st);
     return rc;
 }
 
@@ -871,19 +979,7 @@ static int load_lists(struct sg_store *s, struct sg_config *cfg,
                       struct sg_err *err)
 {
     sqlite3_stmt *st;
-    int rc = prepare(s->db, "SELECT 'ip', list, network, 0, NULL "
-                     "FROM ip_lists UNION ALL SELECT 'ip', 'relayNetworks', "
-                     "network, 0, NULL FROM relay_networks "
-                     "UNION ALL SELECT 'domain', list, domain, 0, NULL "
-                     "FROM domain_lists UNION ALL SELECT 'service', "
-                     "'service_limits', service, max_sessions, NULL "
-                     "FROM service_limits UNION ALL SELECT 'relay', "
-                     "'local_domains', domain, 0, NULL FROM local_domains "
-                     "UNION ALL SELECT 'relay', 'local_addresses', address, "
-                     "0, NULL FROM local_addresses UNION ALL SELECT 'relay', "
-                     "'catchalls', domain, 0, mailbox FROM catchalls "
-                     "UNION ALL SELECT 'relay', 'mta_mailers', mailer, 0, "
-                     "class FROM mta_mailers", &st, err);
+    int rc = cached(s, ST_LISTS, &st, err);
 
     if (rc != SG_OK)
         return rc;
@@ -905,13 +1001,13 @@ static int load_lists(struct sg_store *s, struct sg_config *cfg,
                                        (long) sqlite3_column_int64(st, 3),
                                        s->log);
         if (rc == SG_ENOMEM) {
-            sqlite3_finalize(st);
+            stmt_done(st);
             sg_err_set(err, "out of memory loading lists");
             return SG_ENOMEM;
         }
     }
     rc = db_status(s->db, rc, "read lists", err);
-    sqlite3_finalize(st);
+    stmt_done(st);
     return rc;
 }
 
@@ -919,8 +1015,7 @@ static int load_dnsbl(struct sg_store *s, struct sg_config *cfg,
                       struct sg_err *err)
 {
     sqlite3_stmt *st;
-    int rc = prepare(s->db, "SELECT zone, weight, answers, txt, ipv6 "
-                     "FROM dnsbl_zones ORDER BY rowid", &st, err);
+    int rc = cached(s, ST_DNSBL, &st, err);
 
     if (rc != SG_OK)
         return rc;
@@ -931,13 +1026,13 @@ static int load_dnsbl(struct sg_store *s, struct sg_config *cfg,
                                 sqlite3_column_int(st, 3) != 0,
                                 sqlite3_column_int(st, 4) != 0, s->log)
             == SG_ENOMEM) {
-            sqlite3_finalize(st);
+            stmt_done(st);
             sg_err_set(err, "out of memory loading dnsbl_zones");
             return SG_ENOMEM;
         }
     }
     rc = db_status(s->db, rc, "read dnsbl_zones", err);
-    sqlite3_finalize(st);
+    stmt_done(st);
     return rc;
 }
 
@@ -962,9 +1057,7 @@ static int load_overrides(struct sg_store *s, struct sg_err *err)
 
     for (int i = 0; i < SG_EV_COUNT; i++)
         sev[i] = act[i] = -1;
-    rc = prepare(s->db, "SELECT id, severity_override, action_override "
-                 "FROM catalogue WHERE severity_override IS NOT NULL "
-                 "OR action_override IS NOT NULL", &st, err);
+    rc = cached(s, ST_OVERRIDES, &st, err);
     if (rc != SG_OK)
         return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -992,7 +1085,7 @@ static int load_overrides(struct sg_store *s, struct sg_err *err)
         }
     }
     rc = db_status(s->db, rc, "read catalogue", err);
-    sqlite3_finalize(st);
+    stmt_done(st);
     if (rc == SG_OK)
         for (int i = 0; i < SG_EV_COUNT; i++)
             sg_event_override((enum sg_event) i, sev[i], act[i]);
@@ -1010,7 +1103,7 @@ int sg_store_load_config(struct sg_store *s, const struct sg_config *prev,
         sg_err_set(err, "out of memory");
         return SG_ENOMEM;
     }
-    rc = exec(s->db, "BEGIN", "begin", err);
+    rc = run(s, ST_BEGIN, "begin", err);
     if (rc == SG_OK) {
         rc = load_settings(s, cfg, prev, err);
         if (rc == SG_OK)
@@ -1019,7 +1112,7 @@ int sg_store_load_config(struct sg_store *s, const struct sg_config *prev,
             rc = load_dnsbl(s, cfg, err);
         if (rc == SG_OK)
             rc = load_overrides(s, err);
-        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        run(s, ST_COMMIT, "commit", NULL);
     }
     if (rc != SG_OK) {
         sg_config_unref(cfg);
@@ -1037,9 +1130,7 @@ int sg_store_serials(struct sg_store *s, int64_t *policy, int64_t *bans,
     int rc;
 
     NEED_DB(s, err);
-    rc = prepare(s->db, "SELECT key, value FROM meta WHERE key IN "
-                 "('policy_serial', 'ban_serial')", &st, err);
-
+    rc = cached(s, ST_SERIALS, &st, err);
     if (rc != SG_OK)
         return rc;
     *policy = *bans = 0;
@@ -1052,7 +1143,7 @@ int sg_store_serials(struct sg_store *s, int64_t *policy, int64_t *bans,
             *bans = sqlite3_column_int64(st, 1);
     }
     rc = db_status(s->db, rc, "read serials", err);
-    sqlite3_finalize(st);
+    stmt_done(st);
     return rc;
 }
 
@@ -1171,10 +1262,6 @@ static int bind_ban_step(sqlite3 *db, sqlite3_stmt *st, const struct sg_ban *b,
     return rc;
 }
 
-static const char ban_sql[] =
-    "INSERT OR REPLACE INTO bans (kind, key, reason, created, expires) "
-    "VALUES (?, ?, ?, ?, ?)";
-
 int sg_store_write_ban(struct sg_store *s, const struct sg_ban *ban,
                        struct sg_err *err)
 {
@@ -1237,26 +1324,17 @@ int sg_store_flush(struct sg_store *s, const struct sg_flush_batch *b,
     if (b->nrates == 0 && b->ndomains == 0 && b->nbans == 0)
         return SG_OK;
     NEED_DB(s, err);
-    rc = exec(s->db, "BEGIN IMMEDIATE", "begin flush", err);
+    rc = run(s, ST_BEGIN_IMMEDIATE, "begin flush", err);
     if (rc != SG_OK)
         return rc;
     if (rc == SG_OK)
-        rc = prepare(s->db, "INSERT INTO rate_windows (key, window_start, "
-                     "window_seconds, count) VALUES (?, ?, ?, ?) "
-                     "ON CONFLICT (key) DO UPDATE SET "
-                     "window_start = excluded.window_start, "
-                     "window_seconds = excluded.window_seconds, "
-                     "count = excluded.count", &rate, err);
+        rc = cached(s, ST_FLUSH_RATE, &rate, err);
     if (rc == SG_OK)
-        rc = prepare(s->db, "INSERT INTO domain_ip (domain, subnet, "
-                     "last_seen) VALUES (?, ?, ?) ON CONFLICT (domain, "
-                     "subnet) DO UPDATE SET last_seen = excluded.last_seen",
-                     &dom, err);
+        rc = cached(s, ST_FLUSH_DOMAIN, &dom, err);
     if (rc == SG_OK)
-        rc = prepare(s->db, "DELETE FROM domain_ip WHERE domain = ?", &del,
-                     err);
+        rc = cached(s, ST_FLUSH_DOMAIN_DEL, &del, err);
     if (rc == SG_OK)
-        rc = prepare(s->db, ban_sql, &ban, err);
+        rc = cached(s, ST_BAN, &ban, err);
     for (size_t i = 0; rc == SG_OK && i < b->nrates; i++) {
         sqlite3_bind_text(rate, 1, b->rates[i].key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(rate, 2, b->rates[i].start);
@@ -1283,12 +1361,12 @@ int sg_store_flush(struct sg_store *s, const struct sg_flush_batch *b,
     }
     for (size_t i = 0; rc == SG_OK && i < b->nbans; i++)
         rc = bind_ban_step(s->db, ban, &b->bans[i], err);
-    sqlite3_finalize(rate);
-    sqlite3_finalize(dom);
-    sqlite3_finalize(del);
-    sqlite3_finalize(ban);
+    stmt_done(rate);
+    stmt_done(dom);
+    stmt_done(del);
+    stmt_done(ban);
     if (rc == SG_OK)
-        rc = exec(s->db, "COMMIT", "commit flush", err);
+        rc = run(s, ST_COMMIT, "commit flush", err);
     if (rc != SG_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -1304,17 +1382,14 @@ int sg_store_purge(struct sg_store *s, sg_time_t now, sg_time_t ip_window,
     if (bans_deleted != NULL)
         *bans_deleted = 0;
     NEED_DB(s, err);
-    rc = exec(s->db, "BEGIN IMMEDIATE", "begin purge", err);
+    rc = run(s, ST_BEGIN_IMMEDIATE, "begin purge", err);
     if (rc != SG_OK)
         return rc;
-    rc = prepare(s->db, "DELETE FROM bans WHERE expires <= ?", &st[0], err);
+    rc = cached(s, ST_PURGE_BANS, &st[0], err);
     if (rc == SG_OK)
-        rc = prepare(s->db, "DELETE FROM rate_windows WHERE window_start + "
-                     "(CASE WHEN window_seconds > 0 THEN window_seconds "
-                     "ELSE ?2 END) <= ?1", &st[1], err);
+        rc = cached(s, ST_PURGE_RATES, &st[1], err);
     if (rc == SG_OK)
-        rc = prepare(s->db, "DELETE FROM domain_ip WHERE last_seen <= ?",
-                     &st[2], err);
+        rc = cached(s, ST_PURGE_DOMAINS, &st[2], err);
     if (rc == SG_OK) {
         sqlite3_bind_int64(st[0], 1, now);
         sqlite3_bind_int64(st[1], 1, now);
@@ -1327,9 +1402,9 @@ int sg_store_purge(struct sg_store *s, sg_time_t now, sg_time_t ip_window,
             *bans_deleted = sqlite3_changes(s->db);
     }
     for (int i = 0; i < 3; i++)
-        sqlite3_finalize(st[i]);
+        stmt_done(st[i]);
     if (rc == SG_OK)
-        rc = exec(s->db, "COMMIT", "commit purge", err);
+        rc = run(s, ST_COMMIT, "commit purge", err);
     if (rc != SG_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         if (bans_deleted != NULL)
