@@ -92,7 +92,7 @@ static struct sg_engine *open_at(const char *db)
 }
 
 /*
- * One engine per process, brought back to the state of a new one before
+ * One engine per process, brought back to the state of a new one after
  * each input: opening one costs milliseconds (the schema check and the
  * catalogue sync), a session microseconds. What an input can change is
  * put back: the memory state (concurrency, windows, bans), the rows the
@@ -104,14 +104,41 @@ static char **snap_name, **snap_value;  /* the settings as first opened */
 static size_t nsnap;
 static bool dirty;              /* a setting was written this input */
 
-static void side_exec(const char *sql)
-{
-    char *msg = NULL;
+/* The harness's statements, prepared once: a parse costs more than a run. */
+enum { BEGIN, DEL_BANS, DEL_RATES, DEL_DOMAINS, COMMIT, RESTORE, SET, NSQL };
+static const char *const sql_text[NSQL] = {
+    [BEGIN] = "BEGIN IMMEDIATE",
+    [DEL_BANS] = "DELETE FROM bans",
+    [DEL_RATES] = "DELETE FROM rate_windows",
+    [DEL_DOMAINS] = "DELETE FROM domain_ip",
+    [COMMIT] = "COMMIT",
+    [RESTORE] = ("UPDATE settings SET value = ?1 WHERE name = ?2 AND "
+                 "value IS NOT ?1"),
+    [SET] = "UPDATE settings SET value = ?1 WHERE name = ?2",
+};
+static sqlite3_stmt *sql_stmt[NSQL];
 
-    if (sqlite3_exec(side, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "fuzz: %s: %s\n", sql, msg ? msg : "?");
+static sqlite3_stmt *side_stmt(int id)
+{
+    if (sql_stmt[id] == NULL
+        && sqlite3_prepare_v3(side, sql_text[id], -1,
+                              SQLITE_PREPARE_PERSISTENT, &sql_stmt[id],
+                              NULL) != SQLITE_OK) {
+        fprintf(stderr, "fuzz: %s: %s\n", sql_text[id], sqlite3_errmsg(side));
         abort();
     }
+    return sql_stmt[id];
+}
+
+static void side_exec(int id)
+{
+    sqlite3_stmt *st = side_stmt(id);
+
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        fprintf(stderr, "fuzz: %s: %s\n", sql_text[id], sqlite3_errmsg(side));
+        abort();
+    }
+    sqlite3_reset(st);
 }
 
 static void snapshot(void)
@@ -140,12 +167,8 @@ static void snapshot(void)
 
 static void restore_settings(void)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = side_stmt(RESTORE);
 
-    if (sqlite3_prepare_v2(side, "UPDATE settings SET value = ?1 WHERE "
-                           "name = ?2 AND value IS NOT ?1", -1, &st,
-                           NULL) != SQLITE_OK)
-        abort();
     for (size_t i = 0; i < nsnap; i++) {
         sqlite3_bind_text(st, 1, snap_value[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, snap_name[i], -1, SQLITE_STATIC);
@@ -156,7 +179,7 @@ static void restore_settings(void)
         }
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    sqlite3_clear_bindings(st);
 }
 
 static void reset(struct sg_engine *eng)
@@ -166,12 +189,13 @@ static void reset(struct sg_engine *eng)
     sg_state_free(eng->state);
     if ((eng->state = sg_state_new()) == NULL)
         abort();
-    side_exec("BEGIN IMMEDIATE");
-    side_exec("DELETE FROM bans; DELETE FROM rate_windows; "
-              "DELETE FROM domain_ip");
+    side_exec(BEGIN);
+    side_exec(DEL_BANS);
+    side_exec(DEL_RATES);
+    side_exec(DEL_DOMAINS);
     if (dirty)
         restore_settings();
-    side_exec("COMMIT");
+    side_exec(COMMIT);
     was_dirty = dirty;
     dirty = false;
     fuzz_now = 1700000000;
@@ -194,6 +218,10 @@ static void close_shared(void)
     if (shared != NULL)
         sg_engine_close(shared, "end of run");
     shared = NULL;
+    for (int i = 0; i < NSQL; i++) {
+        sqlite3_finalize(sql_stmt[i]);
+        sql_stmt[i] = NULL;
+    }
     sqlite3_close(side);
     side = NULL;
     cleanup();
@@ -201,10 +229,8 @@ static void close_shared(void)
 
 struct sg_engine *fuzz_engine_new(void)
 {
-    if (shared != NULL) {
-        reset(shared);
-        return shared;
-    }
+    if (shared != NULL)
+        return shared;          /* put back by fuzz_engine_free() */
     if (dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
 
@@ -227,17 +253,15 @@ struct sg_engine *fuzz_engine_new(void)
 bool fuzz_engine_set(struct sg_engine *eng, const char *name,
                      const char *value)
 {
-    sqlite3_stmt *st;
-    bool ok = false;
+    sqlite3_stmt *st = side_stmt(SET);
+    bool ok;
 
-    if (sqlite3_prepare_v2(side, "UPDATE settings SET value = ?1 WHERE "
-                           "name = ?2", -1, &st, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, value, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-        /* The database's own checks refuse bad values: not an error. */
-        ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(side) == 1;
-        sqlite3_finalize(st);
-    }
+    sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    /* The database's own checks refuse bad values: not an error. */
+    ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(side) == 1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (ok) {
         dirty = true;
         sg_engine_tick(eng);
@@ -246,7 +270,13 @@ bool fuzz_engine_set(struct sg_engine *eng, const char *name,
     return ok;
 }
 
+/*
+ * The reset is at the end of an input, not at the start of the next, so
+ * that what an input allocates is freed within it: libFuzzer reruns every
+ * input that leaves more mallocs than frees under its leak check.
+ */
 void fuzz_engine_free(struct sg_engine *eng)
 {
-    (void) eng;                 /* stays open for the next input */
+    if (eng == shared)
+        reset(eng);             /* stays open for the next input */
 }

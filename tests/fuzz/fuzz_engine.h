@@ -14,14 +14,15 @@ extern sg_time_t fuzz_now;
 
 /* The process's engine on a database in a temporary directory, no
  * maintenance thread, its resolver the in-memory one (fakedns.h): opened
- * at the first call, at each later one brought back to the state of a new
- * engine (memory state, written rows, settings, resolver cache, clock). */
+ * at the first call, the same engine at each later one. */
 struct sg_engine *fuzz_engine_new(void);
 /* Set one setting in the database and reload; false when unknown. */
 bool fuzz_engine_set(struct sg_engine *eng, const char *name,
                      const char *value);
-/* The end of an input: the engine stays open for the next one; it is
- * closed and its database removed at exit. */
+/* The end of an input: the engine is brought back to the state of a new
+ * one (memory state, written rows, settings, resolver cache, clock) and
+ * stays open for the next input; it is closed and its database removed at
+ * exit. */
 void fuzz_engine_free(struct sg_engine *eng);
 /* Abort with a message when `s` holds a control character. */
 void fuzz_clean(const char *what, const char *s);
