@@ -399,7 +399,13 @@ static void log_entry_invalid(const struct sg_log *log, const char *list,
 int sg_config_apply_setting(struct sg_config *cfg, const char *name,
                             const char *value, const struct sg_log *log)
 {
-    const struct sg_setting_def *def = sg_setting_find(name);
+    return sg_config_apply_def(cfg, sg_setting_find(name), name, value, log);
+}
+
+int sg_config_apply_def(struct sg_config *cfg,
+                        const struct sg_setting_def *def, const char *name,
+                        const char *value, const struct sg_log *log)
+{
     struct sg_err err;
     char kept[64];
     long v;

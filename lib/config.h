@@ -182,6 +182,10 @@ int sg_config_keep(struct sg_config *cfg, const struct sg_config *prev,
  */
 int sg_config_apply_setting(struct sg_config *cfg, const char *name,
                             const char *value, const struct sg_log *log);
+/* The same with the setting already looked up (NULL: unknown `name`). */
+int sg_config_apply_def(struct sg_config *cfg,
+                        const struct sg_setting_def *def, const char *name,
+                        const char *value, const struct sg_log *log);
 int sg_config_add_net(struct sg_config *cfg, const char *list,
                       const char *network, const struct sg_log *log);
 int sg_config_add_domain(struct sg_config *cfg, const char *list,

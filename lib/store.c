@@ -964,7 +964,7 @@ static int load_settings(struct sg_store *s, struct sg_config *cfg,
         if ((d != NULL && prev != NULL &&
              sg_config_keep(cfg, prev, d->id) != SG_OK) ||
             (name != NULL &&
-             sg_config_apply_setting(cfg, name, col_text(st, 1), s->log)
+             sg_config_apply_def(cfg, d, name, col_text(st, 1), s->log)
              == SG_ENOMEM)) {
             rc = SQLITE_NOMEM;
             break;
