@@ -103,6 +103,7 @@ static sqlite3 *side;           /* the harness's own connection */
 static char **snap_name, **snap_value;  /* the settings as first opened */
 static size_t nsnap;
 static bool dirty;              /* a setting was written this input */
+static bool pending;            /* ... and not loaded yet */
 
 /* The harness's statements, prepared once: a parse costs more than a run. */
 enum { BEGIN, DEL_BANS, DEL_RATES, DEL_DOMAINS, COMMIT, RESTORE, SET, NSQL };
@@ -197,7 +198,7 @@ static void reset(struct sg_engine *eng)
         restore_settings();
     side_exec(COMMIT);
     was_dirty = dirty;
-    dirty = false;
+    dirty = pending = false;
     fuzz_now = 1700000000;
     eng->last_purge = fuzz_now;
     pthread_mutex_lock(&eng->mu);
@@ -262,12 +263,19 @@ bool fuzz_engine_set(struct sg_engine *eng, const char *name,
     ok = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(side) == 1;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (ok) {
-        dirty = true;
-        sg_engine_tick(eng);
-    }
-    atomic_store(&quiet_log.max_severity, SG_SEV_DEBUG);
+    (void) eng;
+    if (ok)
+        dirty = pending = true;
     return ok;
+}
+
+void fuzz_engine_apply(struct sg_engine *eng)
+{
+    if (!pending)
+        return;
+    pending = false;
+    sg_engine_tick(eng);        /* sees the new policy serial: a reload */
+    atomic_store(&quiet_log.max_severity, SG_SEV_DEBUG);
 }
 
 /*

@@ -16,9 +16,13 @@ extern sg_time_t fuzz_now;
  * maintenance thread, its resolver the in-memory one (fakedns.h): opened
  * at the first call, the same engine at each later one. */
 struct sg_engine *fuzz_engine_new(void);
-/* Set one setting in the database and reload; false when unknown. */
+/* Write one setting into the database; false when unknown or refused.
+ * The engine loads what was written at the next fuzz_engine_apply(), so
+ * that a run of settings costs one reload, not one each. */
 bool fuzz_engine_set(struct sg_engine *eng, const char *name,
                      const char *value);
+/* Reload when a setting was written since the last call. */
+void fuzz_engine_apply(struct sg_engine *eng);
 /* The end of an input: the engine is brought back to the state of a new
  * one (memory state, written rows, settings, resolver cache, clock) and
  * stays open for the next input; it is closed and its database removed at

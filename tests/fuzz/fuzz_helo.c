@@ -67,6 +67,7 @@ static struct sg_engine *engine(void)
         for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++)
             if (!fuzz_engine_set(eng, off[i], "0"))
                 abort();
+        fuzz_engine_apply(eng);
     }
     return eng;
 }

@@ -16,7 +16,8 @@
  *                   {rcpt_mailer}
  *   S N       switch to connection N (0-7); each has its own session
  *   Z NAME TYPE DATA  a DNS record (fakedns.h)
- *   P NAME VALUE  a setting, written to the database and reloaded
+ *   P NAME VALUE  a setting, written to the database; the engine reloads
+ *                 before the next event that is not a P line
  *   W SECONDS  the clock moves;  T  one maintenance pass (a flush)
  *   N*EVENT   the event N times (P, T, X, S and Z once, as a repeat of
  *             them changes nothing more)
@@ -337,12 +338,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 times = budget;
             budget -= times;
         }
+        /* The settings of a run of P lines load before the next event. */
+        if (*l != 'P')
+            fuzz_engine_apply(eng);
         line = fuzz_cstr((const uint8_t *) l, n);
         arg = line[1] == ' ' ? line + 2 : NULL;
         for (unsigned long i = 0; i < times; i++)
             event(eng, &cur, line[0], arg, l, n);
         free(line);
     }
+    fuzz_engine_apply(eng);
     /* The connections drop (libmilter calls close for each). */
     for (int i = 0; i < CONNS; i++) {
         if (conns[i].open)
