@@ -616,7 +616,9 @@ class Guard:
         if self.proc.poll() is not None:
             return self.proc.returncode
         self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        # memcheck's exit (the final flush, the leak scan) is many times
+        # slower, the more so on a loaded machine.
+        deadline = time.monotonic() + timeout * (4 if VALGRIND else 1)
         while self.proc.poll() is None and time.monotonic() < deadline:
             try:
                 self.proc.wait(0.1)
