@@ -259,7 +259,8 @@ class CliTest(IntegrationTestCase):
                                        re.M).group(1)), pw.pw_uid)
         # Its own session, no controlling terminal; it logged its start.
         self.assertEqual(os.getsid(pid), pid)
-        self.assertIsNotNone(g.find('daemon_started', since, pid=pid))
+        # (through syslog: the line may still be on its way)
+        g.wait_event('daemon_started', since, pid=pid)
         port = int(re.match(r'inet:(\d+)@', g.socket_spec).group(1))
         self.assertTrue(harness.tcp_listening(port))
         os.kill(pid, signal.SIGTERM)
