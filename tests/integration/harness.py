@@ -192,13 +192,23 @@ def wait_until(pred, timeout=DEFAULT_TIMEOUT, what='condition',
         interval = min(interval * 1.5, 0.2)
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A free TCP port on 127.0.0.1, never one this process was given
+    before: a port handed out but not yet bound (a DNS server's, say) is
+    free again to the kernel, and two servers were once given the same."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def tcp_listening(port, addr='127.0.0.1'):
