@@ -44,8 +44,10 @@ struct ctx {
     size_t nsub;
     char rev[SG_DNS_NAME_MAX];  /* the client's reverse name */
     bool client_v4;
-    char exp_domain[SG_DNS_NAME_MAX];   /* the record that has exp= */
-    char exp_text[SG_SPF_EXP_MAX + 1];  /* the last non-SPF TXT seen */
+    SPF_request_t *req;
+    char exp_target[SG_DNS_NAME_MAX];   /* exp=, expanded by libspf2 */
+    char exp_domain[SG_DNS_NAME_MAX];   /* %{d} of the explanation */
+    char exp_text[SG_SPF_EXP_MAX + 1];  /* fetch_exp(): checked */
     struct sg_spf_outcome *out;
 };
 
@@ -137,8 +139,6 @@ static int check_txt(struct ctx *c, const char *domain,
         }
         found = (int) k;
         sg_spf_record_check(r->text, r->len, &chk);
-        if (chk.ok && chk.has_exp)
-            sg_strlcpy(c->exp_domain, domain, sizeof(c->exp_domain));
         if (!chk.ok) {
             char why[128];
 
@@ -216,10 +216,9 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, const char *domain,
         size_t len;
 
         /* Of a TXT answer libspf2 sees the one SPF record we checked,
-         * rewritten, and nothing else: no explanation (we expand it
-         * ourselves, libspf2's is never used), no other text. Its macro
-         * compiler gets no string from the network we did not check
-         * (CVE-2023-42118, CVE-2021-20314). */
+         * rewritten, and nothing else. Explanations never come this way
+         * (get_exp() fetches them), so its macro compiler gets no string
+         * from the network we did not check (CVE-2023-42118). */
         if (type == ns_t_txt && (int) k != only)
             continue;
         if (type == ns_t_mx && strcmp(r->text, ".") == 0)
@@ -268,6 +267,15 @@ static bool ends_with(const char *s, const char *suffix, size_t *base)
         return false;
     *base = n - m;
     return true;
+}
+
+/* fit_253 - RFC 7208 4.8: a name over 253 octets loses labels on the
+ * left */
+static const char *fit_253(const char *name)
+{
+    while (strlen(name) > 253 && strchr(name, '.') != NULL)
+        name = strchr(name, '.') + 1;
+    return name;
 }
 
 /*
@@ -350,9 +358,7 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
             return SPF_dns_rr_new_init(srv, domain, type, 0,
                                        HOST_NOT_FOUND);
     }
-    /* RFC 7208 4.8: a name over 253 octets loses labels on the left. */
-    while (strlen(domain) > 253 && strchr(domain, '.') != NULL)
-        domain = strchr(domain, '.') + 1;
+    domain = fit_253(domain);
     h = sg_dns_query(c->batch, domain, (uint16_t) type);
     if (h < 0) {
         set_perm(c, "too many DNS lookups");
@@ -370,21 +376,66 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
         return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
     if (!sg_dns_definite(a->status))
         c->temp = true;
-    if (type == ns_t_txt)
-        c->exp_text[0] = '\0';
-    if (type == ns_t_txt && a->status == SG_DNS_OK) {
-        char why[96];
-
+    if (type == ns_t_txt && a->status == SG_DNS_OK)
         spf = check_txt(c, a->name, a);
-        /* Not an SPF record: an explanation (looked up after a fail). */
-        if (spf < 0 && a->nrr == 1 &&
-            sg_spf_exp_check(a->rr[0].text, a->rr[0].len, why, sizeof(why)))
-            sg_strlcpy(c->exp_text, a->rr[0].text, sizeof(c->exp_text));
-    }
     count(c, (uint16_t) type, a->name, a, spf);
     if (c->perm)
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
     return to_libspf2(srv, domain, type, a, spf, c->client_v4);
+}
+
+/*
+ * get_exp - libspf2's explanation fetch, replaced: after a fail (and a
+ * softfail or neutral) it hands us the exp= target it expanded from the
+ * record that decided, a record we checked. We only note the name and
+ * the current domain (%{d} of the explanation); fetch_exp() looks it up
+ * when the result is a fail. What libspf2 gets back is a fixed text: its
+ * macro compiler never sees the network's explanation, which may hold
+ * anything (an SPF-looking record crafted against
+ * SPF_record_compile_macro, CVE-2023-42118, included).
+ */
+static SPF_errcode_t get_exp(SPF_server_t *srv, const char *domain,
+                             char **bufp, size_t *buflenp)
+{
+    static const char fixed[] = "SPF fail";
+    struct ctx *c = srv->resolver->hook;
+
+    sg_strlcpy(c->exp_target, domain != NULL ? fit_253(domain) : "",
+               sizeof(c->exp_target));
+    sg_strlcpy(c->exp_domain, c->req->cur_dom != NULL ? c->req->cur_dom
+               : c->out->domain, sizeof(c->exp_domain));
+    if (*buflenp < sizeof(fixed)) {
+        char *p = realloc(*bufp, sizeof(fixed));
+
+        if (p == NULL)
+            return SPF_E_NO_MEMORY;
+        *bufp = p;
+        *buflenp = sizeof(fixed);
+    }
+    memcpy(*bufp, fixed, sizeof(fixed));
+    return SPF_E_SUCCESS;
+}
+
+/* fetch_exp - the explanation string of a fail: one TXT record that is
+ * a well-formed explanation within our bounds, else none (RFC 7208 6.2:
+ * as if there were no exp=). Not a DNS-querying term (4.6.4). */
+static bool fetch_exp(struct ctx *c)
+{
+    const char *name = c->exp_target;
+    const struct sg_dns_answer *a;
+    char why[96];
+    size_t len;
+
+    if (*name == '\0' || ends_with(name, ".invalid", &len) ||
+        strcasecmp(name, "invalid") == 0)
+        return false;
+    a = ask(c, name, SG_DNS_T_TXT);
+    if (a == NULL || a->status != SG_DNS_OK || a->nrr != 1 ||
+        a->rr[0].text == NULL ||
+        !sg_spf_exp_check(a->rr[0].text, a->rr[0].len, why, sizeof(why)))
+        return false;
+    sg_strlcpy(c->exp_text, a->rr[0].text, sizeof(c->exp_text));
+    return true;
 }
 
 static enum sg_spf_result map(SPF_result_t r)
@@ -636,6 +687,18 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
     o->explanation[n] = '\0';
 }
 
+/* fixed_explanation - libspf2's default explanation (used when a record
+ * has no exp=): a text without macros, so nothing is expanded. */
+static bool fixed_explanation(SPF_server_t *srv)
+{
+    SPF_response_t *resp = NULL;
+    SPF_errcode_t err = SPF_server_set_explanation(srv, "SPF fail", &resp);
+
+    if (resp != NULL)
+        SPF_response_free(resp);
+    return err == SPF_E_SUCCESS;
+}
+
 void sg_spf_check(struct sg_dns *dns, int64_t deadline,
                   const struct sg_addr *client, const char *helo,
                   const struct sg_mailaddr *sender, const char *receiver,
@@ -666,15 +729,17 @@ void sg_spf_check(struct sg_dns *dns, int64_t deadline,
                         : "ip6.arpa", c.rev, sizeof(c.rev));
     memset(&layer, 0, sizeof(layer));
     layer.lookup = lookup;
+    layer.get_exp = get_exp;
     layer.name = "smtpguard";
     layer.hook = &c;
     if ((c.batch = sg_dns_batch_new(dns)) == NULL ||
         (srv = SPF_server_new_dns(&layer, 0)) == NULL ||
-        (req = SPF_request_new(srv)) == NULL) {
+        !fixed_explanation(srv) || (req = SPF_request_new(srv)) == NULL) {
         out->result = SG_SPF_TEMPERROR;
         sg_strlcpy(out->reason, "out of memory", sizeof(out->reason));
         goto done;
     }
+    c.req = req;
     /* Our own limits are the ones that count (over the whole check). */
     SPF_server_set_max_dns_mech(srv, 100);
     SPF_server_set_max_dns_mx(srv, MAX_SUBNAMES);
@@ -709,7 +774,7 @@ void sg_spf_check(struct sg_dns *dns, int64_t deadline,
     } else if (out->result == SG_SPF_PERMERROR) {
         sg_strlcpy(out->reason, "record not usable", sizeof(out->reason));
     }
-    if (out->result == SG_SPF_FAIL && c.exp_text[0] != '\0')
+    if (out->result == SG_SPF_FAIL && fetch_exp(&c))
         explanation(&c, client, sender && !sender->null ? sender->local
                     : "postmaster", receiver);
 done:
