@@ -27,6 +27,8 @@
 #include "state.h"
 #include "store.h"
 
+struct sg_spf_pool;
+
 struct sg_engine_opts {
     const char *db_path;
     struct sg_log *log;         /* its max_severity follows logLevel */
@@ -48,6 +50,8 @@ struct sg_engine {
     struct sg_dns *dns;         /* the resolver and cache of every check */
     char dns_sig[512];          /* the settings it was made with */
     char *dns_servers_opt;      /* --dns-servers, wins over the setting */
+    struct sg_spf_pool *spf_pool; /* NULL: SPF in this process; the
+                                   * daemon sets it before sessions run */
 
     pthread_mutex_t mu;         /* guards the fields below */
     pthread_cond_t cv;

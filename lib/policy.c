@@ -17,6 +17,7 @@
 #include "policy_int.h"
 #include "relay.h"
 #include "spf.h"
+#include "spfpool.h"
 
 #define RATE_WINDOW 60          /* the per-minute limits */
 
@@ -710,6 +711,32 @@ static void spf_reply(const struct sg_spf_outcome *o, enum sg_event ev,
     memcpy(v->text + strlen(v->text), suffix, strlen(suffix) + 1);
 }
 
+/* spf_faults - a check lost to the worker pool says why (spfpool.h) */
+static void spf_faults(struct sg_session *s, const struct sg_spf_outcome *o)
+{
+    struct sg_args args;
+
+    if (o->fault == SG_SPF_FAULT_NONE ||
+        o->fault == SG_SPF_FAULT_QUARANTINED)
+        return;
+    sg_args_init(&args);
+    sg_args_add(&args, "domain", "%s", o->domain);
+    if (o->fault == SG_SPF_FAULT_UNAVAILABLE) {
+        sg_args_add(&args, "reason", "%s", o->fault_reason);
+        sg_pol_emit(s, SG_EV_SPF_WORKER_UNAVAILABLE, SG_ACT_NONE, &args);
+        return;
+    }
+    sg_args_add(&args, "pid", "%d", o->fault_pid);
+    sg_args_add(&args, "reason", "%s", o->fault_reason);
+    sg_pol_emit(s, SG_EV_SPF_WORKER_LOST, SG_ACT_NONE, &args);
+    if (o->quarantine_s > 0) {
+        sg_args_init(&args);
+        sg_args_add(&args, "domain", "%s", o->domain);
+        sg_args_add(&args, "seconds", "%u", o->quarantine_s);
+        sg_pol_emit(s, SG_EV_SPF_DOMAIN_QUARANTINED, SG_ACT_NONE, &args);
+    }
+}
+
 /* spf_apply - log the result, score it, refuse it as the policy says */
 static void spf_apply(struct sg_session *s, const struct sg_spf_outcome *o,
                       struct sg_verdict *v)
@@ -733,6 +760,7 @@ static void spf_apply(struct sg_session *s, const struct sg_spf_outcome *o,
         a = SG_ACT_TEMPFAIL;
     else if (score > 0)
         a = SG_ACT_SCORE;
+    spf_faults(s, o);
     if (o->record_refused) {
         sg_args_init(&args);
         sg_args_add(&args, "domain", "%s", o->refused_domain);
@@ -774,8 +802,8 @@ static void check_spf(struct sg_session *s, struct sg_verdict *v)
         return;
     receiver(s, recv, sizeof(recv));
     /* The MAIL callback's one DNS budget, shared with sg_rep_stage. */
-    sg_spf_check(dns, s->dns_deadline, &s->addr, s->helo, &s->sender, recv,
-                 &o);
+    sg_spf_pool_check(s->eng->spf_pool, dns, s->dns_deadline, &s->addr,
+                      s->helo, &s->sender, recv, &o);
     sg_dns_free(dns);
     spf_apply(s, &o, v);
     sg_spf_received(&o, recv, s->spf_received, sizeof(s->spf_received));

@@ -34,8 +34,7 @@
 #define SUB_MAX 32
 
 struct ctx {
-    struct sg_dns_batch *batch;
-    int64_t deadline;
+    const struct sg_spf_asker *asker;
     int txt_seen;
     unsigned terms, voids;
     bool perm, temp;
@@ -247,16 +246,13 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, const char *domain,
     return rr;
 }
 
-/* ask - one lookup through the check's batch, waited for */
+/* ask - one lookup, waited for; NULL: no answer (or over the budget) */
 static const struct sg_dns_answer *ask(struct ctx *c, const char *name,
                                        uint16_t type)
 {
-    int h = sg_dns_query(c->batch, name, type);
+    bool refused;
 
-    if (h < 0)
-        return NULL;
-    sg_dns_wait(c->batch, h, c->deadline);
-    return sg_dns_result(c->batch, h);
+    return c->asker->ask(c->asker->arg, name, type, &refused);
 }
 
 static bool ends_with(const char *s, const char *suffix, size_t *base)
@@ -333,7 +329,8 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
 {
     struct ctx *c = srv->hook;
     const struct sg_dns_answer *a;
-    int h, spf = -1;
+    bool refused;
+    int spf = -1;
 
     (void) should_cache;
     /* The SPF RR type is gone (RFC 7208 3.1); after a finding of ours,
@@ -359,13 +356,11 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
                                        HOST_NOT_FOUND);
     }
     domain = fit_253(domain);
-    h = sg_dns_query(c->batch, domain, (uint16_t) type);
-    if (h < 0) {
+    a = c->asker->ask(c->asker->arg, domain, (uint16_t) type, &refused);
+    if (a == NULL && refused) {
         set_perm(c, "too many DNS lookups");
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
     }
-    sg_dns_wait(c->batch, h, c->deadline);
-    a = sg_dns_result(c->batch, h);
     if (a == NULL) {
         c->temp = true;
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
@@ -699,10 +694,10 @@ static bool fixed_explanation(SPF_server_t *srv)
     return err == SPF_E_SUCCESS;
 }
 
-void sg_spf_check(struct sg_dns *dns, int64_t deadline,
-                  const struct sg_addr *client, const char *helo,
-                  const struct sg_mailaddr *sender, const char *receiver,
-                  struct sg_spf_outcome *out)
+void sg_spf_eval(const struct sg_spf_asker *asker,
+                 const struct sg_addr *client, const char *helo,
+                 const struct sg_mailaddr *sender, const char *receiver,
+                 struct sg_spf_outcome *out)
 {
     SPF_dns_server_t layer;
     SPF_server_t *srv = NULL;
@@ -715,7 +710,7 @@ void sg_spf_check(struct sg_dns *dns, int64_t deadline,
     memset(out, 0, sizeof(*out));
     memset(&c, 0, sizeof(c));
     c.out = out;
-    c.deadline = deadline;
+    c.asker = asker;
     c.client_v4 = client->family == AF_INET;
     sg_addr_format(client, out->ip, sizeof(out->ip));
     if (helo != NULL)
@@ -732,8 +727,7 @@ void sg_spf_check(struct sg_dns *dns, int64_t deadline,
     layer.get_exp = get_exp;
     layer.name = "smtpguard";
     layer.hook = &c;
-    if ((c.batch = sg_dns_batch_new(dns)) == NULL ||
-        (srv = SPF_server_new_dns(&layer, 0)) == NULL ||
+    if ((srv = SPF_server_new_dns(&layer, 0)) == NULL ||
         !fixed_explanation(srv) || (req = SPF_request_new(srv)) == NULL) {
         out->result = SG_SPF_TEMPERROR;
         sg_strlcpy(out->reason, "out of memory", sizeof(out->reason));
@@ -785,7 +779,43 @@ done:
         SPF_request_free(req);
     if (srv != NULL)
         SPF_server_free(srv);
-    sg_dns_batch_free(c.batch);
+}
+
+/* The in-process asker: one batch of the shared resolver per check. */
+struct batch_asker {
+    struct sg_dns_batch *batch;
+    int64_t deadline;
+};
+
+static const struct sg_dns_answer *batch_ask(void *arg, const char *name,
+                                             uint16_t type, bool *refused)
+{
+    struct batch_asker *b = arg;
+    int h = sg_dns_query(b->batch, name, type);
+
+    *refused = h < 0;
+    if (h < 0)
+        return NULL;
+    sg_dns_wait(b->batch, h, b->deadline);
+    return sg_dns_result(b->batch, h);
+}
+
+void sg_spf_check(struct sg_dns *dns, int64_t deadline,
+                  const struct sg_addr *client, const char *helo,
+                  const struct sg_mailaddr *sender, const char *receiver,
+                  struct sg_spf_outcome *out)
+{
+    struct batch_asker b = { sg_dns_batch_new(dns), deadline };
+    struct sg_spf_asker asker = { batch_ask, &b };
+
+    if (b.batch == NULL) {
+        memset(out, 0, sizeof(*out));
+        out->result = SG_SPF_TEMPERROR;
+        sg_strlcpy(out->reason, "out of memory", sizeof(out->reason));
+        return;
+    }
+    sg_spf_eval(&asker, client, helo, sender, receiver, out);
+    sg_dns_batch_free(b.batch);
 }
 
 /* quoted - a quoted-string value (RFC 5322), specials escaped */

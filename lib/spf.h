@@ -36,6 +36,17 @@ enum sg_spf_result {
 
 const char *sg_spf_result_name(enum sg_spf_result r);   /* "pass" ... */
 
+/* Why an evaluation in an SPF worker process was lost (spfpool.h); the
+ * result is then a temperror that smtpguard, not the domain, caused. */
+enum sg_spf_fault {
+    SG_SPF_FAULT_NONE,
+    SG_SPF_FAULT_DIED,          /* the worker crashed or was killed */
+    SG_SPF_FAULT_TIMEOUT,       /* it overran the check's time */
+    SG_SPF_FAULT_PROTOCOL,      /* it said something it must not */
+    SG_SPF_FAULT_UNAVAILABLE,   /* no worker could be had in time */
+    SG_SPF_FAULT_QUARANTINED,   /* the domain's records kill workers */
+};
+
 struct sg_spf_outcome {
     enum sg_spf_result result;
     bool helo_identity;         /* the HELO name was checked */
@@ -49,6 +60,11 @@ struct sg_spf_outcome {
     bool record_refused;        /* a record failed our check */
     char refused_record[64];    /* its beginning, for the log */
     char refused_domain[SG_DNS_NAME_MAX];
+    /* Set by the worker pool only (a worker's own are ignored): */
+    enum sg_spf_fault fault;
+    int fault_pid;              /* the worker lost, when there was one */
+    char fault_reason[96];      /* "killed by signal 11 (SIGSEGV)" ... */
+    unsigned quarantine_s;      /* the domain is now quarantined so long */
 };
 
 /*
@@ -59,6 +75,26 @@ void sg_spf_check(struct sg_dns *dns, int64_t deadline,
                   const struct sg_addr *client, const char *helo,
                   const struct sg_mailaddr *sender, const char *receiver,
                   struct sg_spf_outcome *out);
+
+/*
+ * How an evaluation asks DNS. In the daemon's process: a batch of the
+ * shared resolver (sg_spf_check); in an SPF worker process: the parent,
+ * over the worker's socket (spfpool.h). ask() looks one name up and waits
+ * until the check's deadline; NULL is no answer in time (a temporary
+ * error), with *refused set when the check's lookup budget is spent. An
+ * answer stays valid until the evaluation returns.
+ */
+struct sg_spf_asker {
+    const struct sg_dns_answer *(*ask)(void *arg, const char *name,
+                                       uint16_t type, bool *refused);
+    void *arg;
+};
+
+/* The evaluation itself (libspf2 and our checks) through any asker. */
+void sg_spf_eval(const struct sg_spf_asker *asker,
+                 const struct sg_addr *client, const char *helo,
+                 const struct sg_mailaddr *sender, const char *receiver,
+                 struct sg_spf_outcome *out);
 
 /* The value of a Received-SPF header (RFC 7208 9.1). */
 void sg_spf_received(const struct sg_spf_outcome *o, const char *receiver,

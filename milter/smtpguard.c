@@ -31,11 +31,13 @@
 
 #include "milter.h"
 #include "policy.h"
+#include "spfpool.h"
 
 #ifndef SG_DEFAULT_DB
 #define SG_DEFAULT_DB "/var/lib/smtpguard/smtpguard.db"
 #endif
 #define SG_DEFAULT_SOCKET "inet:8894@127.0.0.1"
+#define SG_DEFAULT_SPF_WORKERS 32
 
 struct options {
     const char *socket;
@@ -45,6 +47,7 @@ struct options {
     const char *facility;
     const char *dns_servers;
     mode_t socket_mode;
+    unsigned spf_workers;
     bool foreground;
     bool stderr_log;
     bool check;
@@ -89,6 +92,9 @@ static void usage(FILE *fp)
 "  -f, --foreground  stay in the foreground\n"
 "  -l           also log to standard error (syslog always)\n"
 "  -L FACILITY  syslog facility (default mail)\n"
+"  -w N         SPF worker processes at most (default %d, 1..%d): each SPF\n"
+"               evaluation runs in one, so that a libspf2 crash costs one\n"
+"               check; 0 evaluates in the daemon (not recommended)\n"
 "  -r, --dns-servers LIST  resolvers for the DNS checks, space-separated\n"
 "               ADDR[:PORT] or [ADDR6]:PORT; overrides the dnsServers\n"
 "               setting and /etc/resolv.conf\n"
@@ -100,7 +106,8 @@ static void usage(FILE *fp)
 "\n"
 "Signals: SIGHUP reloads the policies (changes in the database are also\n"
 "picked up within 2 seconds); SIGTERM stops after writing all counters.\n",
-            SG_DEFAULT_SOCKET, SG_DEFAULT_DB);
+            SG_DEFAULT_SOCKET, SG_DEFAULT_DB, SG_DEFAULT_SPF_WORKERS,
+            SG_SPF_POOL_MAX);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
@@ -205,7 +212,8 @@ static void parse_options(int argc, char **argv, struct options *o)
     o->db = SG_DEFAULT_DB;
     o->facility = "mail";
     o->socket_mode = 0660;
-    while ((c = getopt_long(argc, argv, "p:d:u:m:P:flL:r:nVh", longopts,
+    o->spf_workers = SG_DEFAULT_SPF_WORKERS;
+    while ((c = getopt_long(argc, argv, "p:d:u:m:P:flL:r:w:nVh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'p': o->socket = optarg; break;
@@ -222,6 +230,14 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->socket_mode = (mode_t) strtol(optarg, &end, 8);
             if (*optarg == '\0' || *end || errno || o->socket_mode > 0777)
                 die("-m %s: not an octal permission mode like 0660", optarg);
+            break;
+        case 'w':
+            errno = 0;
+            o->spf_workers = (unsigned) strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end || errno ||
+                o->spf_workers > SG_SPF_POOL_MAX)
+                die("-w %s: not a number of SPF workers from 0 to %d", optarg,
+                    SG_SPF_POOL_MAX);
             break;
         case 'V':
             printf("smtpguard %s\n", SG_VERSION_STRING);
@@ -558,10 +574,14 @@ int main(int argc, char **argv)
     struct sg_log log;
     struct sg_engine_opts eo;
     struct sg_engine *eng;
+    struct sg_spf_pool *spf_pool = NULL;
     struct sg_err err;
     struct sg_args args;
     int notify = -1, rc;
 
+    /* An SPF worker (spfpool.h): this executable, started by the pool. */
+    if (argc == 2 && strcmp(argv[1], SG_SPF_WORKER_ARG) == 0)
+        return sg_spf_worker_main(SG_SPF_WORKER_FD);
     parse_options(argc, argv, &o);
     log_to_stderr = o.stderr_log;
     atomic_init(&log.max_severity, SG_SEV_INFO);
@@ -604,6 +624,18 @@ int main(int argc, char **argv)
     eo.dns_servers = o.dns_servers;
     if (sg_engine_open(&eo, &eng, &err) != SG_OK)
         die("database %s: %s", o.db, err.msg);
+    if (o.spf_workers > 0) {
+        /* As the daemon's user, before any session: workers inherit
+         * nothing of the database or the milter socket (CLOEXEC, and
+         * they close what is left). */
+        struct sg_spf_pool_opts po = { NULL, o.spf_workers,
+                                       o.spf_workers < 2 ? o.spf_workers
+                                       : 2, 0 };
+
+        if (sg_spf_pool_new(&po, &spf_pool, &err) != SG_OK)
+            die("%s", err.msg);
+        eng->spf_pool = spf_pool;
+    }
     if (milter_signals_start(eng) < 0 || sg_engine_start(eng) != SG_OK)
         die("cannot start threads");
     milter_engine_set(eng);
@@ -618,6 +650,7 @@ int main(int argc, char **argv)
     rc = smfi_main();
     eng = milter_engine_retire();
     sg_engine_close(eng, rc == MI_SUCCESS ? "signal" : "milter error");
+    sg_spf_pool_free(spf_pool);
     if (o.pidfile != NULL)
         unlink(o.pidfile);
     closelog();

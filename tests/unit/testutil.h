@@ -57,5 +57,6 @@ Suite *relay_suite(void);
 Suite *dnsbl_suite(void);
 Suite *dns_suite(void);
 Suite *spf_suite(void);
+Suite *spfpool_suite(void);
 
 #endif /* SG_TESTUTIL_H */
