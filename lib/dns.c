@@ -601,6 +601,17 @@ static void lru_unlink(struct shard *s, struct centry *e)
     e->older = e->newer = NULL;
 }
 
+static void lru_append(struct shard *s, struct centry *e)
+{
+    e->newer = NULL;
+    e->older = s->newest;
+    if (s->newest)
+        s->newest->newer = e;
+    else
+        s->oldest = e;
+    s->newest = e;
+}
+
 static void centry_drop(struct sg_dns *dns, struct shard *s, struct centry *e)
 {
     sg_htab_remove(&s->tab, &e->node);
@@ -632,8 +643,11 @@ static struct sg_dns_answer *cache_get(struct sg_dns *dns, const char *name,
     e = (struct centry *) sg_htab_find(&s->tab, key);
     if (e != NULL && e->expires <= cache_now(dns))
         centry_drop(dns, s, e);
-    else if (e != NULL)
+    else if (e != NULL) {
         a = answer_ref(e->ans);
+        lru_unlink(s, e);       /* now the most recently used */
+        lru_append(s, e);
+    }
     pthread_mutex_unlock(&s->mu);
     return a;
 }
@@ -668,7 +682,8 @@ static size_t answer_bytes(const struct sg_dns_answer *a, size_t keylen)
 
 /* cache_put - keep a definite answer; temporary failures are not cached,
  * so one lost packet does not stick to every session for a TTL. The
- * oldest entries of the shard make room, by count and by bytes. */
+ * least recently used entries of the shard make room, by count and by
+ * bytes. */
 static void cache_put(struct sg_dns *dns, struct sg_dns_answer *a)
 {
     char key[SG_DNS_NAME_MAX + 8];
@@ -703,12 +718,7 @@ static void cache_put(struct sg_dns *dns, struct sg_dns_answer *a)
         atomic_fetch_add(&dns->st_evictions, 1);
     }
     sg_htab_insert(&s->tab, &e->node);
-    e->older = s->newest;
-    if (s->newest)
-        s->newest->newer = e;
-    else
-        s->oldest = e;
-    s->newest = e;
+    lru_append(s, e);
     s->count++;
     s->bytes += e->bytes;
     atomic_fetch_add(&dns->st_entries, 1);

@@ -141,6 +141,9 @@ static int reload(struct sg_engine *eng, const char *trigger)
     sg_args_add(&args, "entries", "%zu", cfg->entries);
     sg_log_event(eng->log, SG_EV_POLICY_RELOADED, SG_ACT_NONE, NULL, &args);
     sg_relay_lint(cfg, eng->log);
+    sg_state_set_limits(eng->state,
+                        (size_t) sg_config_get(cfg, SG_SET_state_windows_max),
+                        (size_t) sg_config_get(cfg, SG_SET_state_domains_max));
     dns_configure(eng, cfg);
     sg_confhold_set(&eng->conf, cfg);
     return SG_OK;
@@ -195,6 +198,15 @@ static int engine_open(const struct sg_engine_opts *opts, int *version,
     pthread_cond_init(&eng->cv, &ca);
     pthread_condattr_destroy(&ca);
     sg_confhold_init(&eng->conf, cfg);
+    /* Every map of client-chosen keys hashes with this key: without one
+     * the daemon does not start (a guessable key would let a client
+     * collapse a table into one chain). */
+    if (sg_hash_init() < 0) {
+        sg_err_set(err, "cannot draw the hash tables' key: getrandom: %s",
+                   strerror(errno));
+        rc = SG_EINVAL;
+        goto fail;
+    }
     if ((eng->state = sg_state_new()) == NULL) {
         sg_err_set(err, "out of memory");
         rc = SG_ENOMEM;
@@ -356,6 +368,61 @@ static bool check_file(struct sg_engine *eng)
 }
 
 /*
+ * report_evictions - one state_evicting line for a map that evicted since
+ * its last line: at once when evictions start, then at most once per
+ * SG_EVICT_REPORT_SECONDS while they go on, with the count in between.
+ */
+#define SG_EVICT_REPORT_SECONDS 60
+
+static void report_evictions(struct sg_engine *eng, int i, const char *map,
+                             unsigned long total, size_t entries,
+                             size_t limit, sg_time_t now)
+{
+    struct sg_evict_report *r = &eng->evict[i];
+    struct sg_args args;
+
+    if (total < r->seen)
+        r->seen = 0;            /* a new resolver counts from zero */
+    if (total == r->seen)
+        return;
+    if (r->ever && now >= r->logged
+        && now - r->logged < SG_EVICT_REPORT_SECONDS)
+        return;
+    sg_args_init(&args);
+    sg_args_add(&args, "map", "%s", map);
+    sg_args_add(&args, "evicted", "%lu", total - r->seen);
+    sg_args_add(&args, "entries", "%zu", entries);
+    sg_args_add(&args, "limit", "%zu", limit);
+    sg_log_event(eng->log, SG_EV_STATE_EVICTING, SG_ACT_NONE, NULL, &args);
+    r->seen = total;
+    r->logged = now;
+    r->ever = true;
+}
+
+static void check_evictions(struct sg_engine *eng, sg_time_t now)
+{
+    struct sg_state_stats st;
+    struct sg_dns_stats ds;
+    struct sg_dns *dns = sg_engine_dns(eng);
+    struct sg_config *cfg = sg_confhold_get(&eng->conf);
+
+    sg_state_stats(eng->state, &st);
+    report_evictions(eng, 0, "windows", st.windows_evicted, st.windows,
+                     st.windows_max, now);
+    report_evictions(eng, 1, "domains", st.domains_evicted, st.domains,
+                     st.domains_max, now);
+    if (dns != NULL) {
+        sg_dns_get_stats(dns, &ds);
+        report_evictions(eng, 2, "dns_cache", ds.cache_evictions,
+                         ds.cache_entries,
+                         (size_t) sg_config_get(cfg, SG_SET_dns_cache_size),
+                         now);
+        sg_dns_free(dns);
+    }
+    sg_config_unref(cfg);
+}
+
+/*
  * tick - one maintenance pass: notice a deleted or replaced file, flush
  * the counters when `do_flush` (or the file was just reopened, so that
  * what memory holds lands in it now), pick up policy and ban changes,
@@ -429,6 +496,7 @@ static void tick(struct sg_engine *eng, bool do_flush)
             eng->ban_serial = bans;
     }
     sg_config_unref(cfg);
+    check_evictions(eng, now);
 }
 
 void sg_engine_tick(struct sg_engine *eng)

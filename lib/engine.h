@@ -64,6 +64,13 @@ struct sg_engine {
     sg_time_t last_purge;
     unsigned db_failures;       /* consecutive failed writes */
     unsigned readonly_ticks;    /* maintenance thread only */
+    /* state_evicting reports per bounded map (maintenance thread only):
+     * windows, domains, dns_cache */
+    struct sg_evict_report {
+        unsigned long seen;     /* evictions counted at the last line */
+        sg_time_t logged;       /* when it was logged */
+        bool ever;
+    } evict[3];
 };
 
 int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,

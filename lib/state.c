@@ -1,6 +1,11 @@
 /*
  * state.c - in-memory session-limit state: concurrency, windows, domain
  * histories and bans, each map behind its own mutex
+ *
+ * Windows and histories are bounded (sg_state_set_limits): at the bound,
+ * a new key first evicts the least recently used one. Concurrency counts
+ * live only while their sessions do, and bans only until they expire;
+ * neither is ever evicted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +51,13 @@ struct sg_state {
 
     pthread_mutex_t rate_mu;
     struct sg_htab rate;
+    size_t rate_max;            /* 0: no bound */
+    unsigned long rate_evicted;
 
     pthread_mutex_t dom_mu;
     struct sg_htab doms;
+    size_t dom_max;
+    unsigned long dom_evicted;
 
     pthread_mutex_t ban_mu;
     struct sg_htab bans;
@@ -213,11 +222,23 @@ static bool rate_expired(const struct rate_entry *e, sg_time_t now,
     return e->count == 0 || now < e->start || now - e->start >= window;
 }
 
+/* rate_get - the window of `key`, made (and room made) when new */
 static struct rate_entry *rate_get(struct sg_state *st, const char *key)
 {
     struct rate_entry *e = (struct rate_entry *) sg_htab_find(&st->rate, key);
+    struct sg_hnode *old;
 
-    if (e == NULL && (e = new_node(sizeof(*e), key)) != NULL)
+    if (e != NULL) {
+        sg_htab_touch(&st->rate, &e->node);
+        return e;
+    }
+    while (st->rate_max > 0 && st->rate.count >= st->rate_max
+           && (old = sg_htab_oldest(&st->rate)) != NULL) {
+        sg_htab_remove(&st->rate, old);
+        free_node(old);
+        st->rate_evicted++;
+    }
+    if ((e = new_node(sizeof(*e), key)) != NULL)
         sg_htab_insert(&st->rate, &e->node);
     return e;
 }
@@ -289,12 +310,24 @@ int sg_state_rate_load(struct sg_state *st, const char *key, sg_time_t start,
 
 /* ---- sender domain histories ---- */
 
+/* domain_get - the history of `key`, made (and room made) when new */
 static struct domain_entry *domain_get(struct sg_state *st, const char *key)
 {
     struct domain_entry *d =
         (struct domain_entry *) sg_htab_find(&st->doms, key);
+    struct sg_hnode *old;
 
-    if (d == NULL && (d = new_node(sizeof(*d), key)) != NULL)
+    if (d != NULL) {
+        sg_htab_touch(&st->doms, &d->node);
+        return d;
+    }
+    while (st->dom_max > 0 && st->doms.count >= st->dom_max
+           && (old = sg_htab_oldest(&st->doms)) != NULL) {
+        sg_htab_remove(&st->doms, old);
+        free_domain((struct domain_entry *) old);
+        st->dom_evicted++;
+    }
+    if ((d = new_node(sizeof(*d), key)) != NULL)
         sg_htab_insert(&st->doms, &d->node);
     return d;
 }
@@ -789,8 +822,23 @@ void sg_state_stats(struct sg_state *st, struct sg_state_stats *out)
     pthread_mutex_unlock(&st->ban_mu);
     pthread_mutex_lock(&st->rate_mu);
     out->windows = st->rate.count;
+    out->windows_max = st->rate_max;
+    out->windows_evicted = st->rate_evicted;
     pthread_mutex_unlock(&st->rate_mu);
     pthread_mutex_lock(&st->dom_mu);
     out->domains = st->doms.count;
+    out->domains_max = st->dom_max;
+    out->domains_evicted = st->dom_evicted;
+    pthread_mutex_unlock(&st->dom_mu);
+}
+
+void sg_state_set_limits(struct sg_state *st, size_t windows_max,
+                         size_t domains_max)
+{
+    pthread_mutex_lock(&st->rate_mu);
+    st->rate_max = windows_max;
+    pthread_mutex_unlock(&st->rate_mu);
+    pthread_mutex_lock(&st->dom_mu);
+    st->dom_max = domains_max;
     pthread_mutex_unlock(&st->dom_mu);
 }

@@ -8,6 +8,13 @@
  * one batch per flush interval, so no session ever waits for a database
  * write of a counter.
  *
+ * Every map is keyed by what clients send, so every map is bounded:
+ * windows and domain histories by sg_state_set_limits() (at the bound a
+ * new key evicts the least recently used one: O(1), counted in the
+ * stats); concurrency counts by the sessions open; bans are never evicted
+ * (each costs a client a limit's worth of connections or subnets, and
+ * expires). The tables hash with a random key (htab.h).
+ *
  * Thread-safety: every function may be called from any thread. Each map
  * has its own mutex, held only for in-memory work, never across I/O.
  */
@@ -66,8 +73,17 @@ struct sg_flush_batch {
 
 struct sg_state;
 
+/* NULL when out of memory or without a hash key (sg_hash_init). A new
+ * state has no bounds until sg_state_set_limits(). */
 struct sg_state *sg_state_new(void);
 void sg_state_free(struct sg_state *st);
+/*
+ * Bound the counting windows and the sender domain histories to so many
+ * keys each (0: no bound). Lowering a bound shrinks the map at its next
+ * new key.
+ */
+void sg_state_set_limits(struct sg_state *st, size_t windows_max,
+                         size_t domains_max);
 
 /* Concurrency. `counts` gets global, per-service and per-client values
  * after the increment. */
@@ -146,6 +162,9 @@ struct sg_state_stats {
     size_t bans;
     size_t windows;
     size_t domains;
+    size_t windows_max, domains_max;    /* the bounds; 0: none */
+    unsigned long windows_evicted;      /* since sg_state_new() */
+    unsigned long domains_evicted;
 };
 void sg_state_stats(struct sg_state *st, struct sg_state_stats *out);
 

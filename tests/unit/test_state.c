@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "siphash.h"
 #include "state.h"
 #include "testutil.h"
 
@@ -264,6 +265,202 @@ START_TEST(test_purge_windows)
 }
 END_TEST
 
+/* ---- bounds ---- */
+
+START_TEST(test_bound_holds)
+{
+    struct sg_state *st = sg_state_new();
+    struct sg_state_stats stats;
+    char key[64];
+
+    sg_state_set_limits(st, 1000, 500);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof(key), "mail:sender:u%d@example.com", i);
+        ck_assert_uint_eq(sg_state_rate_hit(st, key, 100, 60), 1);
+        snprintf(key, sizeof(key), "d%d.example", i);
+        ck_assert_uint_eq(sg_state_domain_hit(st, key, "192.0.2.0/24", 100,
+                                              3600), 1);
+    }
+    sg_state_stats(st, &stats);
+    ck_assert_uint_eq(stats.windows, 1000);
+    ck_assert_uint_eq(stats.windows_evicted, 9000);
+    ck_assert_uint_eq(stats.domains, 500);
+    ck_assert_uint_eq(stats.domains_evicted, 9500);
+    ck_assert_uint_eq(stats.windows_max, 1000);
+    /* A lower bound shrinks the map at its next new key. */
+    sg_state_set_limits(st, 100, 500);
+    sg_state_rate_hit(st, "fresh", 100, 60);
+    sg_state_stats(st, &stats);
+    ck_assert_uint_eq(stats.windows, 100);
+    sg_state_free(st);
+}
+END_TEST
+
+START_TEST(test_eviction_order)
+{
+    struct sg_state *st = sg_state_new();
+    char key[32];
+
+    sg_state_set_limits(st, 100, 100);
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        sg_state_rate_hit(st, key, 100, 60);
+        snprintf(key, sizeof(key), "d%d.example", i);
+        sg_state_domain_hit(st, key, "192.0.2.0/24", 100, 3600);
+    }
+    /* k0 and d0 are the oldest; using them makes k1 and d1 the oldest. */
+    ck_assert_uint_eq(sg_state_rate_hit(st, "k0", 101, 60), 2);
+    ck_assert_uint_eq(sg_state_domain_hit(st, "d0.example", "198.51.100.0/24",
+                                          101, 3600), 2);
+    sg_state_rate_hit(st, "new1", 102, 60);
+    sg_state_domain_hit(st, "new1.example", "192.0.2.0/24", 102, 3600);
+    ck_assert_uint_eq(sg_state_rate_count(st, "k1", 103, 60), 0);
+    ck_assert_uint_eq(sg_state_rate_count(st, "k0", 103, 60), 2);
+    ck_assert_uint_eq(sg_state_rate_count(st, "k2", 103, 60), 1);
+    /* d1 starts again from nothing, d0 kept both subnets. */
+    ck_assert_uint_eq(sg_state_domain_hit(st, "d0.example", "192.0.2.0/24",
+                                          103, 3600), 2);
+    sg_state_domain_hit(st, "new2.example", "192.0.2.0/24", 103, 3600);
+    ck_assert_uint_eq(sg_state_domain_hit(st, "d1.example", "203.0.113.0/24",
+                                          104, 3600), 1);
+    /* The next in line went for d1's return, in order: d2, then d3. */
+    ck_assert_uint_eq(sg_state_domain_hit(st, "d4.example", "203.0.113.0/24",
+                                          104, 3600), 2);
+    sg_state_free(st);
+}
+END_TEST
+
+START_TEST(test_bans_survive_eviction)
+{
+    struct sg_state *st = sg_state_new();
+    struct sg_ban b = { .kind = SG_BAN_IP, .created = 100, .expires = 9000 };
+    struct sg_ban got;
+    struct sg_state_stats stats;
+    char key[64];
+
+    sg_state_set_limits(st, 100, 100);
+    strcpy(b.key, "192.0.2.1");
+    sg_state_rate_hit(st, "conn:192.0.2.1", 100, 90);
+    ck_assert_uint_gt(sg_state_ban_add(st, &b), 0);
+    b.kind = SG_BAN_DOMAIN;
+    strcpy(b.key, "example.com");
+    sg_state_domain_hit(st, "example.com", "192.0.2.0/24", 100, 3600);
+    ck_assert_uint_gt(sg_state_ban_add(st, &b), 0);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(key, sizeof(key), "mail:sender:u%d@example.net", i);
+        sg_state_rate_hit(st, key, 101, 60);
+        snprintf(key, sizeof(key), "d%d.example", i);
+        sg_state_domain_hit(st, key, "192.0.2.0/24", 101, 3600);
+    }
+    /* The window and history behind the bans are gone; the bans not. */
+    ck_assert_uint_eq(sg_state_rate_count(st, "conn:192.0.2.1", 102, 90), 0);
+    ck_assert(sg_state_ban_find(st, SG_BAN_IP, "192.0.2.1", 102, &got));
+    ck_assert(sg_state_ban_find(st, SG_BAN_DOMAIN, "example.com", 102, &got));
+    sg_state_stats(st, &stats);
+    ck_assert_uint_eq(stats.bans, 2);
+    sg_state_free(st);
+}
+END_TEST
+
+START_TEST(test_eviction_event)
+{
+    struct sg_engine *eng;
+    char key[64];
+
+    fake_now = 1700000000;
+    eng = test_engine();
+    test_sql(temp_db_of(eng), "UPDATE settings SET value = '100' "
+             "WHERE name = 'maxCountingWindows'");
+    sg_engine_tick(eng);
+    capture_reset();
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "rcpt:ip:198.51.100.%d", i);
+        sg_state_rate_hit(eng->state, key, fake_now, 60);
+    }
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("state_evicting"), 0);   /* full, none out */
+    for (int i = 100; i < 130; i++) {
+        snprintf(key, sizeof(key), "rcpt:ip:198.51.100.%d", i);
+        sg_state_rate_hit(eng->state, key, fake_now, 60);
+    }
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("state_evicting"), 1);
+    ck_assert_ptr_nonnull(capture_find("map=windows evicted=30 entries=100 "
+                                       "limit=100"));
+    /* Within the minute: counted, not logged. */
+    for (int i = 130; i < 200; i++) {
+        snprintf(key, sizeof(key), "rcpt:ip:198.51.100.%d", i);
+        sg_state_rate_hit(eng->state, key, fake_now, 60);
+        if (i % 3 == 0)
+            fake_now++;             /* 23 s in all */
+        sg_engine_tick(eng);
+    }
+    ck_assert_int_eq(capture_count("state_evicting"), 1);
+    fake_now += 40;
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("state_evicting"), 2);
+    ck_assert_ptr_nonnull(capture_find("map=windows evicted=70 "));
+    sg_engine_tick(eng);            /* nothing new: no line */
+    ck_assert_int_eq(capture_count("state_evicting"), 2);
+    sg_engine_close(eng, "test");
+}
+END_TEST
+
+/* SipHash-2-4 with key 00..0f of inputs 00, 00 01, ... (the paper's
+ * vectors.h). */
+static const uint64_t sip_vectors[64] = {
+    0x726fdb47dd0e0e31ULL, 0x74f839c593dc67fdULL, 0x0d6c8009d9a94f5aULL,
+    0x85676696d7fb7e2dULL, 0xcf2794e0277187b7ULL, 0x18765564cd99a68dULL,
+    0xcbc9466e58fee3ceULL, 0xab0200f58b01d137ULL, 0x93f5f5799a932462ULL,
+    0x9e0082df0ba9e4b0ULL, 0x7a5dbbc594ddb9f3ULL, 0xf4b32f46226bada7ULL,
+    0x751e8fbc860ee5fbULL, 0x14ea5627c0843d90ULL, 0xf723ca908e7af2eeULL,
+    0xa129ca6149be45e5ULL, 0x3f2acc7f57c29bdbULL, 0x699ae9f52cbe4794ULL,
+    0x4bc1b3f0968dd39cULL, 0xbb6dc91da77961bdULL, 0xbed65cf21aa2ee98ULL,
+    0xd0f2cbb02e3b67c7ULL, 0x93536795e3a33e88ULL, 0xa80c038ccd5ccec8ULL,
+    0xb8ad50c6f649af94ULL, 0xbce192de8a85b8eaULL, 0x17d835b85bbb15f3ULL,
+    0x2f2e6163076bcfadULL, 0xde4daaaca71dc9a5ULL, 0xa6a2506687956571ULL,
+    0xad87a3535c49ef28ULL, 0x32d892fad841c342ULL, 0x7127512f72f27cceULL,
+    0xa7f32346f95978e3ULL, 0x12e0b01abb051238ULL, 0x15e034d40fa197aeULL,
+    0x314dffbe0815a3b4ULL, 0x027990f029623981ULL, 0xcadcd4e59ef40c4dULL,
+    0x9abfd8766a33735cULL, 0x0e3ea96b5304a7d0ULL, 0xad0c42d6fc585992ULL,
+    0x187306c89bc215a9ULL, 0xd4a60abcf3792b95ULL, 0xf935451de4f21df2ULL,
+    0xa9538f0419755787ULL, 0xdb9acddff56ca510ULL, 0xd06c98cd5c0975ebULL,
+    0xe612a3cb9ecba951ULL, 0xc766e62cfcadaf96ULL, 0xee64435a9752fe72ULL,
+    0xa192d576b245165aULL, 0x0a8787bf8ecb74b2ULL, 0x81b3e73d20b49b6fULL,
+    0x7fa8220ba3b2eceaULL, 0x245731c13ca42499ULL, 0xb78dbfaf3a8d83bdULL,
+    0xea1ad565322a1a0bULL, 0x60e61c23a3795013ULL, 0x6606d7e446282b93ULL,
+    0x6ca4ecb15c5f91e1ULL, 0x9f626da15c9625f3ULL, 0xe51b38608ef25f57ULL,
+    0x958a324ceb064572ULL,
+};
+
+START_TEST(test_siphash_vectors)
+{
+    uint8_t key[SG_SIPHASH_KEY_LEN], in[64];
+
+    for (int i = 0; i < SG_SIPHASH_KEY_LEN; i++)
+        key[i] = (uint8_t) i;
+    for (int i = 0; i < 64; i++)
+        in[i] = (uint8_t) i;
+    for (int len = 0; len < 64; len++)
+        ck_assert_msg(sg_siphash24(key, in, (size_t) len) == sip_vectors[len],
+                      "length %d: got %016llx, want %016llx", len,
+                      (unsigned long long) sg_siphash24(key, in, (size_t) len),
+                      (unsigned long long) sip_vectors[len]);
+}
+END_TEST
+
+START_TEST(test_hash_is_keyed)
+{
+    uint8_t key[SG_SIPHASH_KEY_LEN] = { 0 };
+
+    /* The table hash is not the all-zero key's (nor FNV-1a's constant). */
+    ck_assert_int_eq(sg_hash_init(), 0);
+    ck_assert(sg_hash("example.com")
+              != sg_siphash24(key, "example.com", 11));
+    ck_assert(sg_hash("") != 0xcbf29ce484222325ULL);
+}
+END_TEST
+
 #define N(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
 Suite *state_suite(void)
@@ -281,6 +478,12 @@ Suite *state_suite(void)
     tcase_add_test(tc, test_bans_replace_keeps_newer);
     tcase_add_test(tc, test_collect_and_failure);
     tcase_add_test(tc, test_purge_windows);
+    tcase_add_test(tc, test_bound_holds);
+    tcase_add_test(tc, test_eviction_order);
+    tcase_add_test(tc, test_bans_survive_eviction);
+    tcase_add_test(tc, test_eviction_event);
+    tcase_add_test(tc, test_siphash_vectors);
+    tcase_add_test(tc, test_hash_is_keyed);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
