@@ -53,6 +53,7 @@ struct sg_spf_pool {
     pthread_cond_t cv;          /* a slot became idle or empty */
     char *exe;
     unsigned max, grace_ms;
+    bool stderr_null;           /* workers' stderr is /dev/null too */
     struct slot slot[SG_SPF_POOL_MAX];
     unsigned streak;            /* deaths or failed starts in a row */
     int64_t next_spawn_ms;
@@ -115,8 +116,10 @@ static void reap(pid_t pid)
 }
 
 /* spawn - start one worker: the executable again, its socket on fd 3 */
-static bool spawn(const char *exe, struct slot *s, char *why, size_t size)
+static bool spawn(const struct sg_spf_pool *p, struct slot *s, char *why,
+                  size_t size)
 {
+    const char *exe = p->exe;
     char *argv[] = { (char *) "smtpguard-spf", (char *) SG_SPF_WORKER_ARG,
                      NULL };
     posix_spawn_file_actions_t fa;
@@ -140,6 +143,8 @@ static bool spawn(const char *exe, struct slot *s, char *why, size_t size)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (p->stderr_null)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, child, SG_SPF_WORKER_FD);
     posix_spawnattr_init(&attr);
     posix_spawnattr_setsigmask(&attr, &none);
@@ -205,7 +210,7 @@ static int acquire(struct sg_spf_pool *p, int64_t until_ms, char *why,
 
             s->state = SLOT_STARTING;
             pthread_mutex_unlock(&p->mu);
-            ok = spawn(p->exe, s, err, sizeof(err));
+            ok = spawn(p, s, err, sizeof(err));
             pthread_mutex_lock(&p->mu);
             if (ok) {
                 s->state = SLOT_BUSY;
@@ -639,12 +644,13 @@ int sg_spf_pool_new(const struct sg_spf_pool_opts *o,
     pthread_condattr_destroy(&ca);
     p->max = o->workers;
     p->grace_ms = o->grace_ms ? o->grace_ms : 500;
+    p->stderr_null = o->stderr_null;
     for (unsigned i = 0; i < SG_SPF_POOL_MAX; i++)
         p->slot[i].fd = -1;
     for (unsigned i = 0; i < o->prestart; i++) {
         char why[96];
 
-        if (!spawn(p->exe, &p->slot[i], why, sizeof(why))) {
+        if (!spawn(p, &p->slot[i], why, sizeof(why))) {
             sg_err_set(err, "SPF worker: %s", why);
             sg_spf_pool_free(p);
             return SG_EINVAL;

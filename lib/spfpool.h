@@ -54,6 +54,9 @@ struct sg_spf_pool_opts {
     unsigned workers;           /* at most this many (1..SG_SPF_POOL_MAX) */
     unsigned prestart;          /* started at once (<= workers) */
     unsigned grace_ms;          /* CPU time past the deadline; 0: 500 */
+    bool stderr_null;           /* workers' stderr on /dev/null (a daemon
+                                 * detached from its terminal: a worker
+                                 * must not hold the starter's pipes) */
 };
 
 struct sg_spf_pool;

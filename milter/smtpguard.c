@@ -630,7 +630,8 @@ int main(int argc, char **argv)
          * they close what is left). */
         struct sg_spf_pool_opts po = { NULL, o.spf_workers,
                                        o.spf_workers < 2 ? o.spf_workers
-                                       : 2, 0 };
+                                       : 2, 0,
+                                       !o.foreground && !o.stderr_log };
 
         if (sg_spf_pool_new(&po, &spf_pool, &err) != SG_OK)
             die("%s", err.msg);

@@ -289,7 +289,7 @@ class CliTest(IntegrationTestCase):
 def harness_schema_version():
     """SG_SCHEMA_VERSION, as the template database created by this build
     has it."""
-    m = re.search(r'#define SG_SCHEMA_VERSION (\d+)',
-                  open(os.path.join(os.path.dirname(os.path.abspath(
-                      __file__)), '..', '..', 'lib', 'store.h')).read())
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           '..', '..', 'lib', 'store.h')) as f:
+        m = re.search(r'#define SG_SCHEMA_VERSION (\d+)', f.read())
     return int(m.group(1))

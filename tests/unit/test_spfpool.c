@@ -29,7 +29,7 @@ static const struct zone_rr zone[] = {
 
 static struct sg_spf_pool *pool_start(unsigned workers, const char *exe)
 {
-    struct sg_spf_pool_opts o = { exe, workers, exe ? 0 : 1, 300 };
+    struct sg_spf_pool_opts o = { exe, workers, exe ? 0 : 1, 300, false };
     struct sg_spf_pool *pool;
     struct sg_err err;
 
@@ -216,7 +216,7 @@ END_TEST
 /* Invalid sizes are refused with a message, nothing started. */
 START_TEST(test_pool_refuses_bad_sizes)
 {
-    struct sg_spf_pool_opts o = { NULL, 0, 0, 0 };
+    struct sg_spf_pool_opts o = { NULL, 0, 0, 0, false };
     struct sg_spf_pool *pool = (void *) 1;
     struct sg_err err;
 
