@@ -37,7 +37,7 @@ const char *sg_dns_status_name(enum sg_dns_status st)
 {
     static const char *const names[] = {
         "pending", "ok", "nxdomain", "nodata", "servfail", "refused",
-        "rcode", "timeout", "neterr", "malformed",
+        "rcode", "timeout", "neterr", "malformed", "badname",
     };
 
     return (unsigned) st < sizeof(names) / sizeof(names[0]) ? names[st]
@@ -508,12 +508,8 @@ int sg_dns_parse_reply(const uint8_t *wire, size_t len, uint16_t id,
         a->status = SG_DNS_RCODE;
         break;
     }
-    /* Room for SG_DNS_RR_MAX records while parsing; keep what is used.
-     * (A MALFORMED reply keeps its array: rr NULL marks a name that was
-     * never asked, see sg_dns_query.) */
-    if (a->status == SG_DNS_MALFORMED) {
-        /* as it is */
-    } else if (a->nrr == 0) {
+    /* Room for SG_DNS_RR_MAX records while parsing; keep what is used. */
+    if (a->nrr == 0) {
         sg_free(a->rr);
         a->rr = NULL;
     } else if (a->nrr < SG_DNS_RR_MAX) {
@@ -560,7 +556,8 @@ struct sg_dns {
     struct shard shard[SHARDS];
     atomic_ulong st_queries, st_hits, st_sent, st_answers, st_mismatched,
         st_malformed, st_timeouts, st_tcp, st_entries, st_bytes,
-        st_evictions;
+        st_evictions, st_local;
+    atomic_int local_what, local_errno;     /* the last local failure */
 };
 
 static int64_t mono_ms(void)
@@ -838,6 +835,33 @@ void sg_dns_get_stats(struct sg_dns *dns, struct sg_dns_stats *st)
     st->cache_entries = atomic_load(&dns->st_entries);
     st->cache_bytes = atomic_load(&dns->st_bytes);
     st->cache_evictions = atomic_load(&dns->st_evictions);
+    st->local_failures = atomic_load(&dns->st_local);
+    st->local_what = (enum sg_dns_local) atomic_load(&dns->local_what);
+    st->local_errno = atomic_load(&dns->local_errno);
+}
+
+const char *sg_dns_local_name(enum sg_dns_local what)
+{
+    switch (what) {
+    case SG_DNS_LOCAL_RANDOM:
+        return "getrandom";
+    case SG_DNS_LOCAL_SOCKET:
+        return "socket";
+    case SG_DNS_LOCAL_MEMORY:
+        return "memory";
+    default:
+        return "none";
+    }
+}
+
+/* local_failure - a try not sent for a reason of ours: counted, and the
+ * reason kept for the line the engine logs (state_evicting's pace). */
+static void local_failure(struct sg_dns *dns, enum sg_dns_local what,
+                          int err)
+{
+    atomic_store(&dns->local_what, (int) what);
+    atomic_store(&dns->local_errno, err);
+    atomic_fetch_add(&dns->st_local, 1);
 }
 
 void sg_dns_servers_text(const struct sg_dns *dns, char *buf, size_t size)
@@ -918,18 +942,24 @@ static void q_finish(struct sg_dns_batch *b, struct query *q,
         atomic_fetch_add(&b->dns->st_timeouts, 1);
     else if (a->status == SG_DNS_MALFORMED)
         atomic_fetch_add(&b->dns->st_malformed, 1);
-    else if (a->status != SG_DNS_NETERR)
+    else if (a->status != SG_DNS_NETERR && a->status != SG_DNS_BADNAME)
         atomic_fetch_add(&b->dns->st_answers, 1);
     cache_put(b->dns, a);
 }
 
-static uint16_t random16(void)
+/*
+ * random16 - 16 bits from the kernel. Query IDs and source ports are what
+ * a forger must guess (RFC 5452): when getrandom() fails there is no
+ * fallback to anything guessable; the query is not sent.
+ */
+static bool random16(uint16_t *v)
 {
-    uint16_t v;
+    ssize_t n;
 
-    if (getrandom(&v, sizeof(v), 0) != (ssize_t) sizeof(v))
-        v = (uint16_t) (mono_ms() ^ (uintptr_t) &v);
-    return v;
+    do
+        n = getrandom(v, sizeof(*v), 0);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t) sizeof(*v);
 }
 
 static socklen_t server_sockaddr(const struct sg_dns_server *s,
@@ -953,14 +983,18 @@ static socklen_t server_sockaddr(const struct sg_dns_server *s,
     }
 }
 
-/* bind_random - a random source port: a forger must guess it too */
-static void bind_random(int fd, int family)
+/* bind_random - a random source port: a forger must guess it too. False
+ * only when no random number came (the try is then not sent). */
+static bool bind_random(int fd, int family)
 {
     struct sockaddr_storage ss;
 
     for (int i = 0; i < 8; i++) {
-        uint16_t port = (uint16_t) (1024 + random16() % (65536 - 1024));
+        uint16_t port;
 
+        if (!random16(&port))
+            return false;
+        port = (uint16_t) (1024 + port % (65536 - 1024));
         memset(&ss, 0, sizeof(ss));
         if (family == AF_INET) {
             ((struct sockaddr_in *) &ss)->sin_family = AF_INET;
@@ -972,13 +1006,15 @@ static void bind_random(int fd, int family)
         if (bind(fd, (struct sockaddr *) &ss, family == AF_INET
                  ? sizeof(struct sockaddr_in)
                  : sizeof(struct sockaddr_in6)) == 0)
-            return;
+            return true;
         if (errno != EADDRINUSE && errno != EACCES)
-            return;             /* connect() picks an ephemeral port */
+            return true;        /* connect() picks an ephemeral port */
     }
+    return true;
 }
 
-/* build - the query packet with a fresh ID (ldns builds it) */
+/* build - the query packet with a fresh ID: SG_EINVAL for a name no
+ * query can carry, SG_ENOMEM, SG_ERETRY when no random ID came */
 static int build(struct query *q, bool tcp)
 {
     ldns_rdf *name = qname_rdf(q->name);
@@ -1002,7 +1038,10 @@ static int build(struct query *q, bool tcp)
         ldns_rdf_deep_free(name);
         return SG_ENOMEM;
     }
-    q->id = random16();
+    if (!random16(&q->id)) {
+        ldns_rdf_deep_free(name);
+        return SG_ERETRY;
+    }
     w = q->wire;
     memset(w, 0, 2 + 12);
     w[0] = (uint8_t) (len >> 8);
@@ -1028,20 +1067,32 @@ static void send_udp(struct sg_dns_batch *b, struct query *q, int64_t now)
     const struct sg_dns_server *s = &b->dns->servers[q->server];
     struct sockaddr_storage ss;
     socklen_t sl = server_sockaddr(s, &ss);
+    int rc;
 
     q_close(q);
     q->tries++;
     q->deadline = now + b->dns->timeout_ms;
     q->state = Q_UDP;
-    if (build(q, false) != SG_OK) {
-        q_finish(b, q, NULL, SG_DNS_MALFORMED);
+    if ((rc = build(q, false)) != SG_OK) {
+        if (rc != SG_EINVAL)
+            local_failure(b->dns, rc == SG_ENOMEM ? SG_DNS_LOCAL_MEMORY
+                          : SG_DNS_LOCAL_RANDOM, rc == SG_ENOMEM ? ENOMEM
+                          : errno);
+        q_finish(b, q, NULL, rc == SG_EINVAL ? SG_DNS_BADNAME
+                 : SG_DNS_NETERR);
         return;
     }
     q->fd = socket(s->addr.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                    0);
-    if (q->fd < 0)
+    if (q->fd < 0) {
+        local_failure(b->dns, SG_DNS_LOCAL_SOCKET, errno);
         return;                 /* counts as a lost try */
-    bind_random(q->fd, s->addr.family);
+    }
+    if (!bind_random(q->fd, s->addr.family)) {
+        local_failure(b->dns, SG_DNS_LOCAL_RANDOM, errno);
+        q_close(q);
+        return;
+    }
     if (connect(q->fd, (struct sockaddr *) &ss, sl) < 0 ||
         send(q->fd, q->wire + 2, q->wire_len - 2, 0) < 0) {
         q_close(q);
@@ -1056,17 +1107,22 @@ static void start_tcp(struct sg_dns_batch *b, struct query *q, int64_t now)
     const struct sg_dns_server *s = &b->dns->servers[q->server];
     struct sockaddr_storage ss;
     socklen_t sl = server_sockaddr(s, &ss);
+    int rc;
 
     q_close(q);
     atomic_fetch_add(&b->dns->st_tcp, 1);
     q->deadline = now + 2 * (int64_t) b->dns->timeout_ms;
-    if (build(q, true) != SG_OK) {
-        q_finish(b, q, NULL, SG_DNS_MALFORMED);
+    if ((rc = build(q, true)) != SG_OK) {  /* the name went over UDP */
+        local_failure(b->dns, rc == SG_ENOMEM ? SG_DNS_LOCAL_MEMORY
+                      : SG_DNS_LOCAL_RANDOM, rc == SG_ENOMEM ? ENOMEM
+                      : errno);
+        q_finish(b, q, NULL, SG_DNS_NETERR);
         return;
     }
     q->fd = socket(s->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                    0);
     if (q->fd < 0) {
+        local_failure(b->dns, SG_DNS_LOCAL_SOCKET, errno);
         q_finish(b, q, NULL, SG_DNS_NETERR);
         return;
     }
@@ -1103,7 +1159,7 @@ int sg_dns_query(struct sg_dns_batch *b, const char *name, uint16_t type)
     atomic_fetch_add(&dns->st_queries, 1);
     if (name == NULL || !valid_qname(name)) {
         sg_strlcpy(q->name, name ? name : "", sizeof(q->name));
-        q_finish(b, q, NULL, SG_DNS_MALFORMED);
+        q_finish(b, q, NULL, SG_DNS_BADNAME);
         return (int) b->n++;
     }
     lower_name(name, lname, sizeof(lname));
@@ -1113,7 +1169,12 @@ int sg_dns_query(struct sg_dns_batch *b, const char *name, uint16_t type)
         q->state = Q_DONE;
         return (int) b->n++;
     }
-    q->server = random16() % dns->nservers;
+    {
+        uint16_t r = 0;
+
+        (void) random16(&r);    /* the first server to ask: no secret */
+        q->server = r % dns->nservers;
+    }
     send_udp(b, q, mono_ms());
     return (int) b->n++;
 }

@@ -69,6 +69,7 @@ enum sg_dns_status {
     SG_DNS_TIMEOUT,             /* no valid answer after every try */
     SG_DNS_NETERR,              /* no socket, unreachable server */
     SG_DNS_MALFORMED,           /* an answer came but made no sense */
+    SG_DNS_BADNAME,             /* a name no query can carry: never asked */
 };
 
 const char *sg_dns_status_name(enum sg_dns_status st);
@@ -138,7 +139,17 @@ struct sg_dns_stats {
     unsigned long cache_entries;
     unsigned long cache_bytes;  /* accounted: answers, records, entries */
     unsigned long cache_evictions;
+    unsigned long local_failures;   /* tries not sent: no random number,
+                                     * no socket, no memory */
+    enum sg_dns_local {
+        SG_DNS_LOCAL_NONE, SG_DNS_LOCAL_RANDOM, SG_DNS_LOCAL_SOCKET,
+        SG_DNS_LOCAL_MEMORY,
+    } local_what;                   /* the last one */
+    int local_errno;
 };
+
+/* "getrandom", "socket", "memory" */
+const char *sg_dns_local_name(enum sg_dns_local what);
 
 struct sg_dns;
 struct sg_dns_batch;
@@ -161,9 +172,9 @@ void sg_dns_servers_text(const struct sg_dns *dns, char *buf, size_t size);
 
 /*
  * A batch of lookups. sg_dns_query() answers from the cache or sends at
- * once; returns the handle (>= 0), or -1 when the batch is full or the name
- * is not a valid DNS name (the handle's answer is then MALFORMED instead:
- * -1 only for a full batch or no memory).
+ * once; returns the handle (>= 0), or -1 when the batch is full or out of
+ * memory. A name that is not a valid DNS name gets a handle whose answer is
+ * BADNAME, asked of nobody.
  */
 struct sg_dns_batch *sg_dns_batch_new(struct sg_dns *dns);
 int sg_dns_query(struct sg_dns_batch *b, const char *name, uint16_t type);

@@ -374,6 +374,27 @@ static bool check_file(struct sg_engine *eng)
  */
 #define SG_EVICT_REPORT_SECONDS 60
 
+/* report_due - the count went up since r's last line, which is old
+ * enough (or there was none): time for the next */
+static bool report_due(struct sg_evict_report *r, unsigned long total,
+                       sg_time_t now)
+{
+    if (total < r->seen)
+        r->seen = 0;            /* a new resolver counts from zero */
+    if (total == r->seen)
+        return false;
+    return !(r->ever && now >= r->logged
+             && now - r->logged < SG_EVICT_REPORT_SECONDS);
+}
+
+static void report_done(struct sg_evict_report *r, unsigned long total,
+                        sg_time_t now)
+{
+    r->seen = total;
+    r->logged = now;
+    r->ever = true;
+}
+
 static void report_evictions(struct sg_engine *eng, int i, const char *map,
                              unsigned long total, size_t entries,
                              size_t limit, sg_time_t now)
@@ -381,12 +402,7 @@ static void report_evictions(struct sg_engine *eng, int i, const char *map,
     struct sg_evict_report *r = &eng->evict[i];
     struct sg_args args;
 
-    if (total < r->seen)
-        r->seen = 0;            /* a new resolver counts from zero */
-    if (total == r->seen)
-        return;
-    if (r->ever && now >= r->logged
-        && now - r->logged < SG_EVICT_REPORT_SECONDS)
+    if (!report_due(r, total, now))
         return;
     sg_args_init(&args);
     sg_args_add(&args, "map", "%s", map);
@@ -394,9 +410,25 @@ static void report_evictions(struct sg_engine *eng, int i, const char *map,
     sg_args_add(&args, "entries", "%zu", entries);
     sg_args_add(&args, "limit", "%zu", limit);
     sg_log_event(eng->log, SG_EV_STATE_EVICTING, SG_ACT_NONE, NULL, &args);
-    r->seen = total;
-    r->logged = now;
-    r->ever = true;
+    report_done(r, total, now);
+}
+
+/* report_dns_local - queries the resolver could not send for a reason of
+ * this host (no random number, no socket): as often as evictions */
+static void report_dns_local(struct sg_engine *eng,
+                             const struct sg_dns_stats *ds, sg_time_t now)
+{
+    struct sg_evict_report *r = &eng->dns_local;
+    struct sg_args args;
+
+    if (!report_due(r, ds->local_failures, now))
+        return;
+    sg_args_init(&args);
+    sg_args_add(&args, "what", "%s", sg_dns_local_name(ds->local_what));
+    sg_args_add(&args, "error", "%s", strerror(ds->local_errno));
+    sg_args_add(&args, "tries", "%lu", ds->local_failures - r->seen);
+    sg_log_event(eng->log, SG_EV_DNS_LOCAL_ERROR, SG_ACT_NONE, NULL, &args);
+    report_done(r, ds->local_failures, now);
 }
 
 static void check_evictions(struct sg_engine *eng, sg_time_t now)
@@ -417,6 +449,7 @@ static void check_evictions(struct sg_engine *eng, sg_time_t now)
                          ds.cache_entries,
                          (size_t) sg_config_get(cfg, SG_SET_dns_cache_size),
                          now);
+        report_dns_local(eng, &ds, now);
         sg_dns_free(dns);
     }
     sg_config_unref(cfg);

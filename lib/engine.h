@@ -71,6 +71,7 @@ struct sg_engine {
         sg_time_t logged;       /* when it was logged */
         bool ever;
     } evict[3];
+    struct sg_evict_report dns_local;   /* the resolver's local failures */
 };
 
 int sg_engine_open(const struct sg_engine_opts *opts, struct sg_engine **out,

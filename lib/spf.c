@@ -365,9 +365,12 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
         c->temp = true;
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
     }
-    if (a->status == SG_DNS_MALFORMED && a->nrr == 0 && a->rr == NULL)
+    if (a->status == SG_DNS_BADNAME)
         /* A name no query can carry (empty or long labels): it does not
-         * exist (RFC 7208 4.3: "none" at the top, no match below). */
+         * exist (RFC 7208 4.3: "none" at the top, no match below). Any
+         * other answer that made no sense (a short or garbled reply over
+         * TCP, records that do not parse) is a DNS error: temperror
+         * (RFC 7208 5). */
         return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
     if (!sg_dns_definite(a->status))
         c->temp = true;

@@ -4,11 +4,13 @@
  * the test's own on 127.0.0.1 that forges, delays, drops and truncates
  */
 #include <check.h>
+#include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,6 +274,9 @@ enum peer_mode {
     P_ANSWER, P_FORGE_FIRST, P_DROP, P_TRUNCATE, P_SERVFAIL,
     P_NXDOMAIN,                 /* NXDOMAIN with an SOA (negative TTL 120) */
     P_FLOOD,                    /* replies with wrong IDs for a second */
+    P_TCP_TINY,                 /* TC, then over TCP a length below 12 */
+    P_TCP_GARBLED,              /* TC, then over TCP bytes that do not parse */
+    P_TCP_SHORT,                /* TC, then over TCP half the answer */
 };
 
 #define PEER_SEEN 32
@@ -399,7 +404,9 @@ static void *job_run(void *arg)
         free(j);
         return NULL;
     }
-    w = answer_for(j->buf, j->len, p->mode == P_TRUNCATE,
+    w = answer_for(j->buf, j->len, p->mode == P_TRUNCATE ||
+                   p->mode == P_TCP_TINY || p->mode == P_TCP_GARBLED ||
+                   p->mode == P_TCP_SHORT,
                    p->mode == P_SERVFAIL ? LDNS_RCODE_SERVFAIL
                    : p->mode == P_NXDOMAIN ? LDNS_RCODE_NXDOMAIN
                    : LDNS_RCODE_NOERROR, &len);
@@ -431,12 +438,26 @@ static void serve_tcp(struct peer *p)
             break;
         got += (size_t) n;
     }
-    if (got == want && (w = answer_for(buf, want, false, LDNS_RCODE_NOERROR,
-                                       &len)) != NULL) {
+    if (got == want && p->mode == P_TCP_TINY) {
+        static const uint8_t tiny[] = { 0, 5, 1, 2, 3, 4, 5 };
+
+        send(c, tiny, sizeof(tiny), 0);
+    } else if (got == want && p->mode == P_TCP_GARBLED) {
+        uint8_t junk[2 + 40];
+
+        memset(junk, 0xc0, sizeof(junk));   /* pointers to themselves */
+        junk[0] = 0;
+        junk[1] = 40;
+        memcpy(junk + 2, buf, 2);           /* the ID matches */
+        junk[4] = 0x81;                     /* a response */
+        send(c, junk, sizeof(junk), 0);
+    } else if (got == want && (w = answer_for(buf, want, false,
+                                              LDNS_RCODE_NOERROR,
+                                              &len)) != NULL) {
         hdr[0] = (uint8_t) (len >> 8);
         hdr[1] = (uint8_t) len;
         send(c, hdr, 2, 0);
-        send(c, w, len, 0);
+        send(c, w, p->mode == P_TCP_SHORT ? len / 2 : len, 0);
         free(w);
     }
     close(c);
@@ -666,6 +687,72 @@ START_TEST(test_names_with_spaces_asked)
 }
 END_TEST
 
+/* An answer over TCP that is short or makes no sense: never a
+ * definite "does not exist", which a check would take as proof. */
+START_TEST(test_bad_tcp_answer_not_definite)
+{
+    static const enum peer_mode modes[] = { P_TCP_TINY, P_TCP_GARBLED,
+                                            P_TCP_SHORT };
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        struct peer p;
+        struct sg_dns *dns;
+        struct sg_dns_batch *b;
+        enum sg_dns_status st;
+        int h;
+
+        peer_start(&p, modes[i], 0);
+        dns = resolver(&p, 1000, 0, 0);
+        b = sg_dns_batch_new(dns);
+        h = sg_dns_query(b, "big.test", SG_DNS_T_TXT);
+        ck_assert_int_eq(sg_dns_wait(b, -1, sg_dns_clock(dns) + 3000), 0);
+        st = sg_dns_status_of(b, h);
+        ck_assert_msg(!sg_dns_definite(st) && st != SG_DNS_BADNAME,
+                      "mode %d: %s", (int) modes[i], sg_dns_status_name(st));
+        sg_dns_batch_free(b);
+        sg_dns_free(dns);
+        peer_stop(&p);
+    }
+}
+END_TEST
+
+/* No socket (the descriptor limit): the try is not sent, and the
+ * resolver says why, for the engine's dns_local_error line. */
+START_TEST(test_no_socket_counted)
+{
+    struct peer p;
+    struct sg_dns *dns;
+    struct sg_dns_batch *b;
+    struct sg_dns_stats st;
+    struct rlimit old, low;
+    int h, probe;
+
+    peer_start(&p, P_ANSWER, 0);
+    dns = resolver(&p, 200, 0, 0);
+    b = sg_dns_batch_new(dns);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    probe = dup(0);             /* the lowest free descriptor */
+    ck_assert_int_ge(probe, 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t) probe;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    h = sg_dns_query(b, "1.test", SG_DNS_T_A);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ck_assert_int_eq(sg_dns_wait(b, -1, sg_dns_clock(dns) + 2000), 0);
+    ck_assert(!sg_dns_definite(sg_dns_status_of(b, h)));
+    sg_dns_get_stats(dns, &st);
+    ck_assert_uint_eq(st.local_failures, 1);
+    ck_assert_int_eq(st.local_what, SG_DNS_LOCAL_SOCKET);
+    ck_assert_int_eq(st.local_errno, EMFILE);
+    ck_assert_str_eq(sg_dns_local_name(st.local_what), "socket");
+    ck_assert_int_eq(p.queries, 0);
+    sg_dns_batch_free(b);
+    sg_dns_free(dns);
+    peer_stop(&p);
+}
+END_TEST
+
 START_TEST(test_truncated_goes_tcp)
 {
     struct peer p;
@@ -704,12 +791,12 @@ START_TEST(test_servfail_and_bad_names)
     b = sg_dns_batch_new(dns);
     h = sg_dns_query(b, "1.test", SG_DNS_T_A);
     bad = sg_dns_query(b, "a..b", SG_DNS_T_A);
-    ck_assert_int_eq(sg_dns_status_of(b, bad), SG_DNS_MALFORMED);
+    ck_assert_int_eq(sg_dns_status_of(b, bad), SG_DNS_BADNAME);
     /* Never an escape sequence, no control bytes. */
     ck_assert_int_eq(sg_dns_query(b, "back\\046slash.test", SG_DNS_T_A), 2);
-    ck_assert_int_eq(sg_dns_status_of(b, 2), SG_DNS_MALFORMED);
+    ck_assert_int_eq(sg_dns_status_of(b, 2), SG_DNS_BADNAME);
     ck_assert_int_eq(sg_dns_query(b, "tab\there.test", SG_DNS_T_A), 3);
-    ck_assert_int_eq(sg_dns_status_of(b, 3), SG_DNS_MALFORMED);
+    ck_assert_int_eq(sg_dns_status_of(b, 3), SG_DNS_BADNAME);
     ck_assert_int_eq(sg_dns_wait(b, -1, sg_dns_clock(dns) + 3000), 0);
     ck_assert_int_eq(sg_dns_status_of(b, h), SG_DNS_SERVFAIL);
     sg_dns_batch_free(b);
@@ -1008,6 +1095,8 @@ Suite *dns_suite(void)
     tcase_add_test(tc, test_parallel_not_serial);
     tcase_add_test(tc, test_timeout_within_budget);
     tcase_add_test(tc, test_truncated_goes_tcp);
+    tcase_add_test(tc, test_bad_tcp_answer_not_definite);
+    tcase_add_test(tc, test_no_socket_counted);
     tcase_add_test(tc, test_servfail_and_bad_names);
     tcase_add_test(tc, test_names_with_spaces_asked);
     tcase_add_test(tc, test_cache_ttl_and_eviction);

@@ -333,6 +333,79 @@ START_TEST(test_unusable_identity_named)
 }
 END_TEST
 
+/*
+ * An answer that came but made no sense (a short or garbled reply over
+ * TCP, records that do not parse) is a DNS error, RFC 7208 5: temperror,
+ * at the top and below. Only a name no query can carry does not exist.
+ */
+struct fixed_asker {
+    struct sg_dns_answer top, a_rec;
+};
+
+static const struct sg_dns_answer *fixed_ask(void *arg, const char *name,
+                                             uint16_t type, bool *refused)
+{
+    struct fixed_asker *f = arg;
+
+    *refused = false;
+    if (type == SG_DNS_T_TXT && strcmp(name, f->top.name) == 0)
+        return &f->top;
+    f->a_rec.qtype = type;
+    sg_strlcpy(f->a_rec.name, name, sizeof(f->a_rec.name));
+    return &f->a_rec;
+}
+
+START_TEST(test_nonsense_answer_is_temperror)
+{
+    static const struct {
+        enum sg_dns_status top;
+        const char *record;
+        enum sg_dns_status below;
+        enum sg_spf_result want;
+    } cases[] = {
+        { SG_DNS_MALFORMED, NULL, SG_DNS_OK, SG_SPF_TEMPERROR },
+        { SG_DNS_BADNAME, NULL, SG_DNS_OK, SG_SPF_NONE },
+        { SG_DNS_OK, "v=spf1 a:x.m.test -all", SG_DNS_MALFORMED,
+          SG_SPF_TEMPERROR },
+        { SG_DNS_OK, "v=spf1 a:x.m.test -all", SG_DNS_NETERR,
+          SG_SPF_TEMPERROR },
+        { SG_DNS_OK, "v=spf1 a:x.m.test -all", SG_DNS_NXDOMAIN,
+          SG_SPF_FAIL },
+    };
+    struct sg_spf_outcome out;
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+
+    ck_assert_int_eq(sg_addr_parse("192.0.2.1", &ip), SG_OK);
+    ck_assert_int_eq(sg_mailaddr_parse("a@m.test", &from), SG_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        static char text[64];
+        static struct sg_dns_rr rr;
+        struct fixed_asker f;
+        struct sg_spf_asker asker = { fixed_ask, &f };
+
+        memset(&f, 0, sizeof(f));
+        sg_strlcpy(f.top.name, "m.test", sizeof(f.top.name));
+        f.top.qtype = SG_DNS_T_TXT;
+        f.top.status = cases[i].top;
+        if (cases[i].record != NULL) {
+            sg_strlcpy(text, cases[i].record, sizeof(text));
+            rr.type = SG_DNS_T_TXT;
+            rr.ttl = 60;
+            rr.text = text;
+            rr.len = strlen(text);
+            f.top.nrr = 1;
+            f.top.rr = &rr;
+        }
+        f.a_rec.status = cases[i].below;
+        sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
+        ck_assert_msg(out.result == cases[i].want, "case %zu: got %s, want "
+                      "%s", i, sg_spf_result_name(out.result),
+                      sg_spf_result_name(cases[i].want));
+    }
+}
+END_TEST
+
 START_TEST(test_rewrite_for_libspf2)
 {
     static const struct {
@@ -415,6 +488,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_exp_target_never_reaches_libspf2);
     tcase_add_test(tc, test_headers);
     tcase_add_test(tc, test_unusable_identity_named);
+    tcase_add_test(tc, test_nonsense_answer_is_temperror);
     suite_add_tcase(s, tc);
     return s;
 }

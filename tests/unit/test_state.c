@@ -4,7 +4,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include "dns.h"
 #include "siphash.h"
 #include "state.h"
 #include "testutil.h"
@@ -406,6 +409,43 @@ START_TEST(test_eviction_event)
 }
 END_TEST
 
+/* A query the resolver could not send (no socket): one dns_local_error
+ * line from the maintenance tick, then the same pace as evictions. */
+START_TEST(test_dns_local_error_event)
+{
+    struct sg_engine *eng;
+    struct sg_dns *dns;
+    struct sg_dns_batch *b;
+    struct rlimit old, low;
+    int probe;
+
+    fake_now = 1700000000;
+    eng = test_engine();
+    dns = sg_engine_dns(eng);
+    ck_assert_ptr_nonnull(dns);
+    b = sg_dns_batch_new(dns);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    probe = dup(0);
+    ck_assert_int_ge(probe, 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t) probe;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    sg_dns_query(b, "a.example", SG_DNS_T_A);
+    sg_dns_query(b, "b.example", SG_DNS_T_A);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    sg_dns_batch_free(b);
+    sg_engine_tick(eng);
+    ck_assert_int_eq(capture_count("dns_local_error"), 1);
+    ck_assert_ptr_nonnull(capture_find("what=socket error=\"Too many open "
+                                       "files\" tries=2"));
+    sg_engine_tick(eng);            /* nothing new: no line */
+    ck_assert_int_eq(capture_count("dns_local_error"), 1);
+    sg_dns_free(dns);
+    sg_engine_close(eng, "test");
+}
+END_TEST
+
 /* SipHash-2-4 with key 00..0f of inputs 00, 00 01, ... (the paper's
  * vectors.h). */
 static const uint64_t sip_vectors[64] = {
@@ -482,6 +522,7 @@ Suite *state_suite(void)
     tcase_add_test(tc, test_eviction_order);
     tcase_add_test(tc, test_bans_survive_eviction);
     tcase_add_test(tc, test_eviction_event);
+    tcase_add_test(tc, test_dns_local_error_event);
     tcase_add_test(tc, test_siphash_vectors);
     tcase_add_test(tc, test_hash_is_keyed);
     tcase_set_timeout(tc, 30);
