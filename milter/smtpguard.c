@@ -406,6 +406,33 @@ static void check_socket_file(const char *path)
     /* ECONNREFUSED: stale, libmilter replaces it. */
 }
 
+/*
+ * own_socket - mode and owner of the socket libmilter just made, through
+ * one descriptor of the file checked (O_PATH, never following a symlink):
+ * what is changed is what was checked, whatever replaces the name
+ * meanwhile.
+ */
+static void own_socket(const char *path, mode_t mode, const struct ids *ids)
+{
+    char proc[64];
+    struct stat st;
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)
+        || st.st_uid != geteuid())
+        die("%s is not the socket just created (replaced by a symlink "
+            "or another file?)", path);
+    /* chmod has no AT_EMPTY_PATH: the descriptor's /proc link names
+     * exactly this inode. */
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (chmod(proc, mode) < 0)
+        die("chmod %s: %s", path, strerror(errno));
+    if (ids != NULL && fchownat(fd, "", ids->uid, ids->gid,
+                                AT_EMPTY_PATH) < 0)
+        die("chown %s: %s", path, strerror(errno));
+    close(fd);
+}
+
 static void open_socket(const struct options *o, const struct ids *ids)
 {
     const char *path = socket_path(o->socket);
@@ -426,24 +453,20 @@ static void open_socket(const struct options *o, const struct ids *ids)
     }
     if (smfi_setconn((char *) o->socket) == MI_FAILURE)
         die("socket %s: rejected by libmilter", o->socket);
-    if (smfi_opensocket(true) == MI_FAILURE)
-        die("cannot listen on %s: %s (in use, or no permission)", o->socket,
-            strerror(errno));
+    {
+        /* Created owner-only: nobody connects before the mode is set. */
+        mode_t mask = umask(0177);
+        int rc = smfi_opensocket(true), e = errno;
+
+        umask(mask);
+        if (rc == MI_FAILURE)
+            die("cannot listen on %s: %s (in use, or no permission)",
+                o->socket, strerror(e));
+    }
     if (path == NULL)
         tcp_nodelay();
-    if (path != NULL) {
-        struct stat st;
-
-        /* Only the socket libmilter just made: never through a symlink. */
-        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)
-            || st.st_uid != geteuid())
-            die("%s is not the socket just created (replaced by a symlink "
-                "or another file?)", path);
-        if (fchmodat(AT_FDCWD, path, o->socket_mode, AT_SYMLINK_NOFOLLOW) < 0)
-            die("chmod %s: %s", path, strerror(errno));
-        if (ids != NULL && lchown(path, ids->uid, ids->gid) < 0)
-            die("chown %s: %s", path, strerror(errno));
-    }
+    else
+        own_socket(path, o->socket_mode, ids);
 }
 
 /* detach - fork; the parent exits with the status the child reports */
@@ -582,6 +605,8 @@ int main(int argc, char **argv)
     /* An SPF worker (spfpool.h): this executable, started by the pool. */
     if (argc == 2 && strcmp(argv[1], SG_SPF_WORKER_ARG) == 0)
         return sg_spf_worker_main(SG_SPF_WORKER_FD);
+    if (milter_signals_block() < 0)
+        die("cannot block signals");
     parse_options(argc, argv, &o);
     log_to_stderr = o.stderr_log;
     atomic_init(&log.max_severity, SG_SEV_INFO);
