@@ -23,6 +23,8 @@ extern struct smfiDesc milter_desc;
 void milter_engine_set(struct sg_engine *eng);
 struct sg_engine *milter_engine_retire(void);
 
+/* Block SIGHUP, SIGTERM and SIGINT in this (the only) thread (signals.c). */
+int milter_signals_block(void);
 /* Start the thread that turns SIGHUP into a policy reload (signals.c). */
 int milter_signals_start(struct sg_engine *eng);
 

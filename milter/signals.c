@@ -47,17 +47,28 @@ static void *reload_thread(void *arg)
     return NULL;
 }
 
-int milter_signals_start(struct sg_engine *eng)
+/*
+ * milter_signals_block - first thing in main, before any thread exists (all
+ * inherit the mask): a SIGHUP or SIGTERM during start-up waits, pending,
+ * for the threads that take it (a reload, a clean stop) instead of
+ * killing a daemon that holds its socket and database half set up.
+ */
+int milter_signals_block(void)
 {
     sigset_t set;
-    pthread_t tid;
 
-    /* Blocked here, before any other thread exists, so all inherit it. */
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+    return pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+int milter_signals_start(struct sg_engine *eng)
+{
+    pthread_t tid;
+
+    if (milter_signals_block() < 0)
         return -1;
     if (pthread_create(&tid, NULL, reload_thread, eng) != 0)
         return -1;

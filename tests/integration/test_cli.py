@@ -234,6 +234,49 @@ class CliTest(IntegrationTestCase):
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn(f'-L {bogus}: unknown syslog facility', r.stderr)
 
+    def test_signals_during_startup(self):
+        """SIGHUP from the first instant of the start-up on (a log rotation
+        that comes early): the daemon starts all the same, and a SIGTERM
+        then stops it cleanly."""
+        g = self.db_copy(self._testMethodName)
+        argv = [harness.smtpguard_binary(), '-f', '-l', '-p', g.socket_spec,
+                '-d', g.db, '-u', harness.GUARD_USER,
+                '--dns-servers', '127.0.0.1:9']
+        proc = harness.spawn(argv, g.stderr_path)
+        self.addCleanup(harness.stop_process, proc)
+        hups = 0
+
+        def in_main():
+            # Before main() (the dynamic loader) a SIGHUP still kills, as
+            # in any program; from main()'s first line on it is blocked.
+            with open(f'/proc/{proc.pid}/status') as f:
+                blk = re.search(r'^SigBlk:\s+([0-9a-f]+)', f.read(), re.M)
+            return blk and int(blk.group(1), 16) & (1 << (signal.SIGHUP - 1))
+        harness.wait_until(in_main, what='SIGHUP blocked', interval=0.0005)
+
+        def started():
+            nonlocal hups
+            if proc.poll() is not None:
+                raise AssertionError(f'exited {proc.returncode} after '
+                                     f'{hups} SIGHUPs: '
+                                     + harness.tail(g.stderr_path))
+            try:
+                os.kill(proc.pid, signal.SIGHUP)
+                hups += 1
+            except ProcessLookupError:
+                pass
+            with open(g.stderr_path) as f:
+                return 'event=daemon_started' in f.read()
+        harness.wait_until(started, what='daemon_started on stderr',
+                           interval=0.002)
+        self.assertGreater(hups, 1)
+        time.sleep(0.5)
+        self.assertIsNone(proc.poll(), harness.tail(g.stderr_path))
+        port = int(re.match(r'inet:(\d+)@', g.socket_spec).group(1))
+        os.kill(proc.pid, signal.SIGTERM)
+        self.wait_gone(proc.pid, port)
+        self.assertEqual(proc.wait(5), 0)
+
     # -- without -f
 
     def test_daemonizes(self):
