@@ -200,6 +200,21 @@ static bool is_corrupt(sqlite3 *db)
     return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
 }
 
+int sg_store_harden(sqlite3 *db, struct sg_err *err)
+{
+    int defensive = 0, trusted = 1;
+
+    if (sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, &defensive)
+        != SQLITE_OK ||
+        sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, &trusted)
+        != SQLITE_OK || defensive != 1 || trusted != 0) {
+        sg_err_set(err, "SQLite %s cannot turn on its defensive mode and "
+                   "turn off trusted_schema", sqlite3_libversion());
+        return SG_EDB;
+    }
+    return SG_OK;
+}
+
 /*
  * db_open - one connection in multi-thread mode, WAL, busy timeout. Only
  * the main connection creates the file: a pool connection finding it gone
@@ -218,6 +233,10 @@ static int db_open(const char *path, int busy_ms, bool create, sqlite3 **out,
         rc = db_status(db, rc, path, err);
         if (corrupt != NULL)
             *corrupt = is_corrupt(db);
+        sqlite3_close(db);
+        return rc;
+    }
+    if ((rc = sg_store_harden(db, err)) != SG_OK) {
         sqlite3_close(db);
         return rc;
     }
@@ -571,6 +590,10 @@ static int ro_connect(struct sg_store *s, int *version, bool *corrupt,
         rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY
                              | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
         sqlite3_free(uri);
+        if (rc == SQLITE_OK && sg_store_harden(s->db, err) != SG_OK) {
+            close_main(s);
+            return SG_EDB;
+        }
         if (rc == SQLITE_OK) {
             sqlite3_busy_timeout(s->db, MAIN_BUSY_MS);
             sqlite3_extended_result_codes(s->db, 1);
@@ -832,6 +855,10 @@ static int check_copy(struct sg_store *s, int *version, struct sg_err *err)
         return rc;
     }
     sqlite3_extended_result_codes(mem, 1);
+    if ((rc = sg_store_harden(mem, err)) != SG_OK) {
+        sqlite3_close(mem);
+        return rc;
+    }
     snprintf(wal, sizeof(wal), "%s-wal", s->path);
     if (stat(wal, &st) < 0 && errno == ENOENT) {
         unsigned char *buf;

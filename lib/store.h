@@ -38,6 +38,18 @@ extern const struct sg_migration sg_sql_migrations[];
 extern const size_t sg_sql_nmigrations;
 
 struct sg_store;
+struct sqlite3;
+
+/*
+ * sg_store_harden - on every connection to a smtpguard database, the
+ * daemon's and smtpguardctl's: SQLite's defensive mode (no writable_schema,
+ * no writes to shadow tables) and trusted_schema off (triggers and views
+ * call only functions SQLite marks innocuous). A database the daemon's user
+ * can write is read by root too (smtpguard -n, smtpguardctl): what that
+ * user planted in its schema must not run as root. SG_EDB with err set if
+ * this SQLite cannot do it (3.31 and later can).
+ */
+int sg_store_harden(struct sqlite3 *db, struct sg_err *err);
 
 /*
  * Open the database at `path`, creating it (schema, defaults) when it does

@@ -134,6 +134,12 @@ static void open_db(void)
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL)
         != SQLITE_OK)
         die(EX_DB, "%s: %s", db_path, db ? sqlite3_errmsg(db) : "no memory");
+    {
+        struct sg_err err;
+
+        if (sg_store_harden(db, &err) != SG_OK)
+            die(EX_DB, "%s: %s", db_path, err.msg);
+    }
     sqlite3_busy_timeout(db, wait_ms);
     sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL)

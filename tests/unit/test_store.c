@@ -44,6 +44,43 @@ static char *query_text(const char *path, const char *sql)
     return v;
 }
 
+/*
+ * What the daemon's user may plant in a database that root reads too
+ * (smtpguard -n, smtpguardctl): on a hardened connection a view's unsafe
+ * function does not run, and the schema cannot be rewritten in place.
+ */
+START_TEST(test_harden)
+{
+    const char *path = temp_db("harden.db");
+    struct sg_err err;
+    sqlite3 *db;
+    char *msg = NULL;
+
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE t(x); "
+                                  "CREATE VIEW v AS SELECT "
+                                  "load_extension('/nonexistent/x.so')",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sg_store_harden(db, &err), SG_OK);
+    ck_assert_int_ne(sqlite3_exec(db, "SELECT * FROM v", NULL, NULL, &msg),
+                     SQLITE_OK);
+    ck_assert_msg(msg != NULL && strstr(msg, "unsafe use of load_extension")
+                  != NULL, "%s", msg ? msg : "(none)");
+    sqlite3_free(msg);
+    msg = NULL;
+    sqlite3_exec(db, "PRAGMA writable_schema = ON", NULL, NULL, NULL);
+    ck_assert_int_ne(sqlite3_exec(db, "UPDATE sqlite_schema SET sql = "
+                                  "'CREATE TABLE t(y)' WHERE name = 't'",
+                                  NULL, NULL, &msg), SQLITE_OK);
+    ck_assert_msg(msg != NULL && strstr(msg, "may not be modified") != NULL,
+                  "%s", msg ? msg : "(none)");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+END_TEST
+
 static char *read_fixture(const char *name)
 {
     char path[512];
@@ -604,6 +641,7 @@ Suite *store_suite(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, test_create);
+    tcase_add_test(tc, test_harden);
     tcase_add_test(tc, test_refuse_newer_and_foreign);
     tcase_add_test(tc, test_migrate_in_place);
     tcase_add_test(tc, test_migrate_failure_rolls_back);
