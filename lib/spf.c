@@ -31,7 +31,6 @@
 #define MAX_TERMS 10            /* RFC 7208 4.6.4 */
 #define MAX_VOIDS 2
 #define MAX_SUBNAMES 10         /* MX/PTR names looked up per term */
-#define SUB_MAX 32
 
 struct ctx {
     const struct sg_spf_asker *asker;
@@ -39,7 +38,11 @@ struct ctx {
     unsigned terms, voids;
     bool perm, temp;
     char reason[128];
-    char sub[SUB_MAX][SG_DNS_NAME_MAX];  /* names from MX/PTR answers */
+    /* The names of the last MX or PTR answer whose address lookups are
+     * still to come: part of that term, not terms of their own (RFC 7208
+     * 4.6.4), each once. */
+    char sub[MAX_SUBNAMES][SG_DNS_NAME_MAX];
+    bool sub_asked[MAX_SUBNAMES];
     size_t nsub;
     char rev[SG_DNS_NAME_MAX];  /* the client's reverse name */
     bool client_v4;
@@ -94,28 +97,40 @@ static void set_perm(struct ctx *c, const char *why)
     c->perm = true;
 }
 
-static bool is_sub(const struct ctx *c, const char *name)
+/*
+ * take_sub - is this address lookup one of those the last MX or PTR term
+ * makes (a name of its answer, not asked yet)? Any other lookup means
+ * that term is done: its names left unasked are forgotten, so a later
+ * a:NAME of one of them is a term of its own.
+ */
+static bool take_sub(struct ctx *c, uint16_t type, const char *name)
 {
-    for (size_t i = 0; i < c->nsub; i++)
-        if (strcasecmp(c->sub[i], name) == 0)
-            return true;
+    if (type == SG_DNS_T_A || type == SG_DNS_T_AAAA)
+        for (size_t i = 0; i < c->nsub; i++)
+            if (!c->sub_asked[i] && strcasecmp(c->sub[i], name) == 0) {
+                c->sub_asked[i] = true;
+                return true;
+            }
+    c->nsub = 0;
     return false;
 }
 
-static void add_subs(struct ctx *c, const struct sg_dns_answer *a)
+/* set_subs - the names of an MX or PTR answer: the address lookups to
+ * come. 4.6.4: more than 10 MX names is an error; of PTR names only the
+ * first 10 are looked at (to_libspf2() gives libspf2 no more). */
+static void set_subs(struct ctx *c, const struct sg_dns_answer *a)
 {
-    size_t n = 0;
-
+    c->nsub = 0;
     for (size_t k = 0; k < a->nrr; k++) {
         if (a->rr[k].text == NULL)
             continue;
-        if (++n > MAX_SUBNAMES) {
-            if (a->qtype == SG_DNS_T_MX)    /* 4.6.4: an error for MX */
+        if (c->nsub == MAX_SUBNAMES) {
+            if (a->qtype == SG_DNS_T_MX)
                 set_perm(c, "more than 10 MX names");
             return;
         }
-        if (c->nsub < SUB_MAX)
-            sg_strlcpy(c->sub[c->nsub++], a->rr[k].text, SG_DNS_NAME_MAX);
+        c->sub_asked[c->nsub] = false;
+        sg_strlcpy(c->sub[c->nsub++], a->rr[k].text, SG_DNS_NAME_MAX);
     }
 }
 
@@ -157,7 +172,7 @@ static int check_txt(struct ctx *c, const char *domain,
 static void count(struct ctx *c, uint16_t type, const char *name,
                   const struct sg_dns_answer *a, int spf_index)
 {
-    bool term;
+    bool term, sub = take_sub(c, type, name);
 
     switch (type) {
     case SG_DNS_T_TXT:
@@ -171,12 +186,12 @@ static void count(struct ctx *c, uint16_t type, const char *name,
         term = strcasecmp(name, c->rev) == 0;
         break;
     default:
-        term = !is_sub(c, name);
+        term = !sub;
         break;
     }
     if (a->status == SG_DNS_OK &&
         (type == SG_DNS_T_MX || type == SG_DNS_T_PTR))
-        add_subs(c, a);
+        set_subs(c, a);
     if (!term)
         return;
     if (++c->terms > MAX_TERMS)

@@ -406,6 +406,110 @@ START_TEST(test_nonsense_answer_is_temperror)
 }
 END_TEST
 
+/* A zone in memory, through the asker interface: name, type, answer. */
+struct zentry {
+    const char *name;
+    uint16_t type;
+    const char *text;           /* TXT/MX/PTR: the one record; A: address */
+};
+
+struct zone_asker {
+    const struct zentry *z;
+    struct sg_dns_answer ans[64];
+    struct sg_dns_rr rr[64];
+    char text[64][SG_DNS_NAME_MAX];
+    size_t n, asked;
+};
+
+static const struct sg_dns_answer *zone_ask(void *arg, const char *name,
+                                            uint16_t type, bool *refused)
+{
+    struct zone_asker *za = arg;
+    struct sg_dns_answer *a = &za->ans[za->n % 64];
+    size_t slot = za->n++ % 64;
+    bool named = false;
+
+    *refused = false;
+    za->asked++;
+    memset(a, 0, sizeof(*a));
+    sg_strlcpy(a->name, name, sizeof(a->name));
+    a->qtype = type;
+    a->status = SG_DNS_NXDOMAIN;
+    for (const struct zentry *e = za->z; e->name != NULL; e++) {
+        struct sg_dns_rr *r = &za->rr[slot];
+
+        if (strcmp(e->name, name) != 0)
+            continue;
+        named = true;
+        if (e->type != type)
+            continue;
+        memset(r, 0, sizeof(*r));
+        r->type = type;
+        r->ttl = 60;
+        if (type == SG_DNS_T_A) {
+            ck_assert_int_eq(sg_addr_parse(e->text, &r->addr), SG_OK);
+        } else {
+            sg_strlcpy(za->text[slot], e->text, sizeof(za->text[slot]));
+            r->text = za->text[slot];
+            r->len = strlen(r->text);
+        }
+        a->status = SG_DNS_OK;
+        a->nrr = 1;
+        a->rr = r;
+        return a;
+    }
+    if (named)
+        a->status = SG_DNS_NODATA;
+    return a;
+}
+
+/*
+ * RFC 7208 4.6.4: the address lookups of an mx term's names belong to
+ * that term; the same name named again by a: is a term of its own, so a
+ * record cannot hide more than 10 lookups behind its MX hosts.
+ */
+START_TEST(test_mx_names_counted_per_term)
+{
+    static char rec10[512], rec9[512];
+    static const struct zentry zone[] = {
+        { "nine.test", SG_DNS_T_TXT, rec9 },
+        { "ten.test", SG_DNS_T_TXT, rec10 },
+        { "nine.test", SG_DNS_T_MX, "mx1.hosts.test" },
+        { "ten.test", SG_DNS_T_MX, "mx1.hosts.test" },
+        { "mx1.hosts.test", SG_DNS_T_A, "198.51.100.1" },
+        { NULL, 0, NULL },
+    };
+    struct zone_asker za;
+    struct sg_spf_asker asker = { zone_ask, &za };
+    struct sg_spf_outcome out;
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+    size_t n9, n10;
+
+    n9 = (size_t) snprintf(rec9, sizeof(rec9), "v=spf1 mx");
+    for (int i = 0; i < 9; i++)
+        n9 += (size_t) snprintf(rec9 + n9, sizeof(rec9) - n9,
+                                " a:mx1.hosts.test");
+    snprintf(rec9 + n9, sizeof(rec9) - n9, " -all");
+    n10 = (size_t) snprintf(rec10, sizeof(rec10), "%s", rec9);
+    snprintf(rec10 + n10 - 5, sizeof(rec10) - n10 + 5,
+             " a:mx1.hosts.test -all");
+    ck_assert_int_eq(sg_addr_parse("192.0.2.1", &ip), SG_OK);
+    memset(&za, 0, sizeof(za));
+    za.z = zone;
+    ck_assert_int_eq(sg_mailaddr_parse("a@nine.test", &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
+    ck_assert_msg(out.result == SG_SPF_FAIL, "10 terms: %s (%s)",
+                  sg_spf_result_name(out.result), out.reason);
+    memset(&za, 0, sizeof(za));
+    za.z = zone;
+    ck_assert_int_eq(sg_mailaddr_parse("a@ten.test", &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
+    ck_assert_msg(out.result == SG_SPF_PERMERROR, "11 terms: %s",
+                  sg_spf_result_name(out.result));
+}
+END_TEST
+
 START_TEST(test_rewrite_for_libspf2)
 {
     static const struct {
@@ -489,6 +593,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_headers);
     tcase_add_test(tc, test_unusable_identity_named);
     tcase_add_test(tc, test_nonsense_answer_is_temperror);
+    tcase_add_test(tc, test_mx_names_counted_per_term);
     suite_add_tcase(s, tc);
     return s;
 }
