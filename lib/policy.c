@@ -716,6 +716,12 @@ static void spf_faults(struct sg_session *s, const struct sg_spf_outcome *o)
 {
     struct sg_args args;
 
+    if (o->idle_lost_pid > 0) {
+        sg_args_init(&args);
+        sg_args_add(&args, "pid", "%d", o->idle_lost_pid);
+        sg_args_add(&args, "reason", "%s", o->idle_lost_reason);
+        sg_pol_emit(s, SG_EV_SPF_WORKER_DIED_IDLE, SG_ACT_NONE, &args);
+    }
     if (o->fault == SG_SPF_FAULT_NONE ||
         o->fault == SG_SPF_FAULT_QUARANTINED)
         return;

@@ -65,6 +65,9 @@ struct sg_spf_outcome {
     int fault_pid;              /* the worker lost, when there was one */
     char fault_reason[96];      /* "killed by signal 11 (SIGSEGV)" ... */
     unsigned quarantine_s;      /* the domain is now quarantined so long */
+    int idle_lost_pid;          /* an idle worker found dead on the way
+                                 * (not this check's doing), or 0 */
+    char idle_lost_reason[96];
 };
 
 /*

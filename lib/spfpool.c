@@ -433,6 +433,8 @@ static void take(struct sg_spf_outcome *out, const struct sg_wire_done *d)
     out->fault_pid = 0;
     out->fault_reason[0] = '\0';
     out->quarantine_s = 0;
+    out->idle_lost_pid = 0;
+    out->idle_lost_reason[0] = '\0';
 }
 
 /* lose - end a worker that failed a check: reaped, and for one that
@@ -464,12 +466,24 @@ static void lose(pid_t pid, enum sg_spf_fault f, char *why, size_t size)
 }
 
 /*
+ * idle_alive - an idle worker has nothing to say: a hang-up or anything
+ * to read means it is gone (killed from outside while it waited: the OOM
+ * killer, an operator), before any check of ours reached it.
+ */
+static bool idle_alive(const struct slot *s)
+{
+    struct pollfd pfd = { s->fd, POLLIN, 0 };
+
+    return poll(&pfd, 1, 0) == 0;
+}
+
+/*
  * converse - one check with worker s: the request, its questions, its
- * outcome. Returns the fault (NONE: *out is the worker's outcome).
+ * outcome. Returns the fault (NONE: *out is the worker's outcome). The
+ * request is sent already (sg_spf_pool_check()).
  */
 static enum sg_spf_fault converse(struct sg_spf_pool *p, struct slot *s,
                                   struct sg_dns *dns, int64_t deadline,
-                                  const struct sg_wire_req *req,
                                   struct sg_spf_outcome *out, char *why,
                                   size_t size)
 {
@@ -479,10 +493,8 @@ static enum sg_spf_fault converse(struct sg_spf_pool *p, struct slot *s,
     unsigned asks = 0;
 
     snprintf(why, size, "out of memory");
-    if (batch == NULL || buf == NULL || !send_packet(s->fd, req,
-                                                     sizeof(*req))) {
-        f = batch == NULL || buf == NULL ? SG_SPF_FAULT_UNAVAILABLE
-            : SG_SPF_FAULT_DIED;
+    if (batch == NULL || buf == NULL) {
+        f = SG_SPF_FAULT_UNAVAILABLE;
         goto done;
     }
     for (;;) {
@@ -550,7 +562,8 @@ void sg_spf_pool_check(struct sg_spf_pool *p, struct sg_dns *dns,
     const char *domain = checked_domain(sender, helo);
     struct sg_wire_req req;
     enum sg_spf_fault f;
-    char why[96];
+    char why[96], idle_why[96] = "";
+    pid_t idle_pid = 0;
     int64_t left;
     int i;
 
@@ -576,12 +589,6 @@ void sg_spf_pool_check(struct sg_spf_pool *p, struct sg_dns *dns,
         set_reason(out, SG_SPF_FAULT_QUARANTINED, why);
         return;
     }
-    left = deadline - sg_dns_clock(dns);
-    i = acquire(p, mono_ms() + (left > 0 ? left : 0), why, sizeof(why));
-    if (i < 0) {
-        set_reason(out, SG_SPF_FAULT_UNAVAILABLE, why);
-        return;
-    }
     memset(&req, 0, sizeof(req));
     req.kind = SG_WIRE_REQ;
     req.client = *client;
@@ -592,7 +599,37 @@ void sg_spf_pool_check(struct sg_spf_pool *p, struct sg_dns *dns,
     if (sender != NULL)
         req.sender = *sender;
     sg_strlcpy(req.receiver, receiver, sizeof(req.receiver));
-    f = converse(p, &p->slot[i], dns, deadline, &req, out, why, sizeof(why));
+    /* A worker that died idle is not this check's loss: it is replaced,
+     * and the check goes to the next one (a few times at most). */
+    for (int tries = 0;; tries++) {
+        left = deadline - sg_dns_clock(dns);
+        i = acquire(p, mono_ms() + (left > 0 ? left : 0), why, sizeof(why));
+        if (i < 0) {
+            set_reason(out, SG_SPF_FAULT_UNAVAILABLE, why);
+            return;
+        }
+        if (idle_alive(&p->slot[i]) &&
+            send_packet(p->slot[i].fd, &req, sizeof(req)))
+            break;
+        idle_pid = p->slot[i].pid;
+        lose(idle_pid, SG_SPF_FAULT_DIED, idle_why, sizeof(idle_why));
+        release(p, i, true);
+        if (tries == 3) {
+            set_reason(out, SG_SPF_FAULT_UNAVAILABLE, "workers keep dying "
+                       "before any check reaches them");
+            break;
+        }
+    }
+    if (out->fault == SG_SPF_FAULT_UNAVAILABLE) {
+        out->idle_lost_pid = idle_pid;
+        sg_strlcpy(out->idle_lost_reason, idle_why,
+                   sizeof(out->idle_lost_reason));
+        return;
+    }
+    f = converse(p, &p->slot[i], dns, deadline, out, why, sizeof(why));
+    out->idle_lost_pid = idle_pid;
+    sg_strlcpy(out->idle_lost_reason, idle_why,
+               sizeof(out->idle_lost_reason));
     if (f == SG_SPF_FAULT_NONE) {
         release(p, i, false);
         return;
