@@ -2,6 +2,7 @@
 """dns-bench.py - smtpguard with every DNS check on, against a local nsd.
 
   tests/bench/dns-bench.py BUILD_DIR [--sessions N] [--concurrency C]
+                           [--rounds N] [--only-pool]
 
 Starts a private nsd (Debian's nsd; run as root) serving four DNSBL zones,
 reverse zones and SPF records for sg-loadclient's client ranges, then:
@@ -12,7 +13,11 @@ reverse zones and SPF records for sg-loadclient's client ranges, then:
   2. parallelism: a delaying proxy of our own in front of nsd holds back
      the answers of chosen DNSBL zones by D ms; a session's latency with
      one slow zone and with all four slow shows whether the lookups run in
-     parallel (about D either way) or one after another (4 x D).
+     parallel (about D either way) or one after another (4 x D);
+  3. the SPF worker pool: SPF alone, evaluated in the daemon's process
+     (-w 0) and in the sandboxed workers (the default), round by round:
+     sessions/s, p50 and the CPU time of daemon and workers per session,
+     so what the pool costs per check is the difference.
 
 A benchmark, not a test: it prints figures and exits 0 unless something
 failed to run. Every address it uses is on loopback or in the
@@ -116,13 +121,14 @@ def wait_port(port, proc, what):
     sys.exit(f'dns-bench: {what} not listening on {port}')
 
 
-def start_guard(build, tmp, name, dns_server, settings, cache=True):
+def start_guard(build, tmp, name, dns_server, settings, cache=True,
+                args=()):
     port = harness.free_port()
     db = os.path.join(tmp, f'{name}.db')
     log = open(os.path.join(tmp, f'{name}.log'), 'w')
     proc = subprocess.Popen([os.path.join(build, 'milter', 'smtpguard'), '-f',
                              '-p', f'inet:{port}@127.0.0.1', '-d', db, '-r',
-                             dns_server] + harness.run_as(tmp),
+                             dns_server] + harness.run_as(tmp) + list(args),
                             stdout=log, stderr=log)
     wait_port(port, proc, 'smtpguard')
     for _ in range(100):
@@ -169,6 +175,66 @@ BASE = {
 }
 
 
+def cpu_seconds(pid):
+    """User and system CPU of a process and its live children (the SPF
+    workers), in seconds."""
+    tick = os.sysconf('SC_CLK_TCK')
+    pids = [pid]
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        with open(f'/proc/{pid}/task/{tid}/children') as f:
+            pids += [int(x) for x in f.read().split()]
+    total = 0
+    for p in pids:
+        try:
+            with open(f'/proc/{p}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def spf_pool(build, tmp, nsd, procs, n, c, k, rounds):
+    """SPF alone, in the daemon's process (-w 0) and in the worker pool
+    (the default), alternated round by round; cache on and off."""
+    print(f'\nSPF worker pool: SPF only (DNSBL and FCrDNS off), {rounds} '
+          'rounds alternating -w 0 (in process) and the pool (default -w); '
+          'median sess/s and p50, CPU of daemon and workers per session')
+    print(f'{"run":34s} {"sess/s":>10s} {"p50 ms":>9s} {"cpu us/sess":>12s}')
+    spf_only = dict(BASE, DoDNSBL=0, DoFCrDNS=0)
+    for cache in (True, False):
+        runs = {}
+        guards = {}
+        for label, args in (('in process (-w 0)', ['-w', '0']),
+                            ('worker pool', [])):
+            name = f'spf{len(args)}{int(cache)}'
+            g, port = start_guard(build, tmp, name, nsd.server, spf_only,
+                                  cache=cache, args=args)
+            procs.append(g)
+            load(build, port, n, c, k)          # warm-up (and the cache)
+            guards[label] = (g, port)
+            runs[label] = []
+        for _ in range(rounds):
+            for label, (g, port) in guards.items():
+                before = cpu_seconds(g.pid)
+                r = load(build, port, n, c, k)
+                cpu = cpu_seconds(g.pid) - before
+                runs[label].append((float(r['sessions_per_sec']),
+                                    float(r['p50_ms']), cpu * 1e6 / n))
+        med = {}
+        for label, rs in runs.items():
+            rate, p50, cpu = (sorted(x[i] for x in rs)[len(rs) // 2]
+                              for i in range(3))
+            med[label] = (rate, p50, cpu)
+            print(f'  {label + (", cache" if cache else ", no cache"):32s} '
+                  f'{rate:10.1f} {p50:9.2f} {cpu:12.1f}')
+        a, b = med['in process (-w 0)'], med['worker pool']
+        print(f'  pool / in process: rate {b[0] / a[0]:.3f}, p50 '
+              f'{b[1] - a[1]:+.2f} ms, CPU {b[2] - a[2]:+.1f} us per check')
+        for g, _ in guards.values():
+            g.terminate()
+
+
 def row(label, s, ref=None):
     rate = float(s.get('sessions_per_sec', 0))
     ratio = f'{rate / ref:5.2f}' if ref else '    -'
@@ -184,6 +250,9 @@ def main():
     ap.add_argument('--concurrency', type=int, default=8)
     ap.add_argument('--clients', type=int, default=600)
     ap.add_argument('--delay-ms', type=int, default=300)
+    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--only-pool', action='store_true',
+                    help='only the SPF worker pool comparison')
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     tmp = tempfile.mkdtemp(prefix='sg-dnsbench-')
@@ -199,6 +268,9 @@ def main():
         procs.append(noop)
         wait_port(noop_port, noop, 'noop-milter')
         n, c, k = args.sessions, args.concurrency, args.clients
+        if args.only_pool:
+            spf_pool(build, tmp, nsd, procs, n, c, k, args.rounds)
+            return
         print(f'dns-bench: {n} sessions, concurrency {c}, {k} clients, '
               f'{os.cpu_count()} CPUs; 4 DNSBL zones, FCrDNS (monitor), '
               'SPF, all against nsd on loopback')
@@ -235,6 +307,7 @@ def main():
                   f'{float(s["max_ms"]):7.1f} ms')
             g.terminate()
             proxy.stop = True
+        spf_pool(build, tmp, nsd, procs, n, c, k, args.rounds)
     finally:
         for p in procs:
             if p.poll() is None:
