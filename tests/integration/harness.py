@@ -1290,6 +1290,20 @@ class NSD:
         with open(os.path.join(self.dir, 'nsd.conf'), 'w') as f:
             f.write(conf)
 
+    def truncated_over_udp(self, name, qtype=16):
+        """Whether nsd sets TC in its UDP answer for name (TXT by default):
+        a resolver without EDNS must ask again over TCP."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.settimeout(2)
+            s.sendto(dns_query_wire(name, qtype), ('127.0.0.1', self.port))
+            data = s.recv(4096)
+        finally:
+            s.close()
+        if len(data) < 12 or data[3] & 0x0f != 0:
+            raise HarnessError(f'nsd gave no answer for {name}: {data!r}')
+        return bool(data[2] & 0x02)
+
     def answers(self):
         """True when nsd answers a SOA query for its first zone."""
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
