@@ -362,6 +362,14 @@ START_TEST(test_rewrite_for_libspf2)
           "v=spf1 -exists:e.example.com.sg-mx6.invalid" },
         { "v=spf1 a:foo:bar/baz.example.com/24", true,
           "v=spf1 a:foo:bar/baz.example.com/24" },
+        /* modifiers after the mechanisms, wherever they stood */
+        { "v=spf1 redirect=x.example.com a:h.example.com", true,
+          "v=spf1 a:h.example.com redirect=x.example.com" },
+        { "v=spf1 exp=e.example.com -a redirect=x.example.com mx", true,
+          "v=spf1 -a mx exp=e.example.com redirect=x.example.com" },
+        /* the transformer R as r; a macro letter R stays */
+        { "v=spf1 exists:%{oR}.%{VR}.%{d2R+-}.%%{R}.e.example.com", true,
+          "v=spf1 exists:%{or}.%{Vr}.%{d2r+-}.%%{R}.e.example.com" },
     };
     char out[512];
 
