@@ -601,3 +601,52 @@ size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
     lower_r(out);
     return o;
 }
+
+/* parts - how many parts v has, split at any of delims (7.1) */
+static unsigned long parts(const char *v, const char *delims, size_t nd)
+{
+    unsigned long n = 1;
+
+    for (; *v != '\0'; v++)
+        if (memchr(delims, *v, nd) != NULL)
+            n++;
+    return n;
+}
+
+void sg_spf_macro_digits(char *rec, const char *const values[26])
+{
+    for (char *p = rec; *p != '\0'; p++) {
+        char *digits, *dend, *q, *close;
+        const char *v;
+        unsigned long want = 0;
+        int letter;
+
+        if (*p != '%' || p[1] == '\0')
+            continue;
+        if (p[1] != '{') {
+            p++;                /* %% %_ %- */
+            continue;
+        }
+        if ((close = strchr(p + 2, '}')) == NULL)
+            return;
+        letter = p[2] | 0x20;
+        digits = dend = p + 3;
+        while (dend < close && *dend >= '0' && *dend <= '9') {
+            if (want < 100000)
+                want = want * 10 + (unsigned long) (*dend - '0');
+            dend++;
+        }
+        if (dend == digits || letter < 'a' || letter > 'z' ||
+            (v = values[letter - 'a']) == NULL) {
+            p = close;
+            continue;
+        }
+        q = dend < close && (*dend == 'r' || *dend == 'R') ? dend + 1 : dend;
+        if (want >= (q < close ? parts(v, q, (size_t) (close - q))
+                     : parts(v, ".", 1))) {
+            memmove(digits, dend, strlen(dend) + 1);
+            close -= dend - digits;
+        }
+        p = close;
+    }
+}
