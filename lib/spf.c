@@ -50,6 +50,10 @@ struct ctx {
     char exp_target[SG_DNS_NAME_MAX];   /* exp=, expanded by libspf2 */
     char exp_domain[SG_DNS_NAME_MAX];   /* %{d} of the explanation */
     char exp_text[SG_SPF_EXP_MAX + 1];  /* fetch_exp(): checked */
+    /* The values of the macros of a record that we know before libspf2
+     * expands them (sg_spf_macro_digits), by letter; d set per record. */
+    const char *macro[26];
+    char m_s[SG_MAILADDR_KEYMAX + 16], m_i[72];
     struct sg_spf_outcome *out;
 };
 
@@ -201,10 +205,11 @@ static void count(struct ctx *c, uint16_t type, const char *name,
         set_perm(c, "more than 2 void lookups");
 }
 
-static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, const char *domain,
-                                ns_type type, const struct sg_dns_answer *a,
-                                int only, bool client_v4)
+static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, struct ctx *c,
+                                const char *domain, ns_type type,
+                                const struct sg_dns_answer *a, int only)
 {
+    bool client_v4 = c->client_v4;
     SPF_dns_rr_t *rr;
     int herrno, n = 0;
 
@@ -248,9 +253,13 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, const char *domain,
             memcpy(&rr->rr[n]->a, r->addr.b, 4);
         else if (type == ns_t_aaaa)
             memcpy(&rr->rr[n]->aaaa, r->addr.b, 16);
-        else if (type == ns_t_txt && (int) k == only)
+        else if (type == ns_t_txt && (int) k == only) {
+            /* The record is evaluated for this domain: its %{d}. */
+            c->macro['d' - 'a'] = domain;
             sg_spf_record_for_libspf2(r->text, r->len, client_v4,
                                       rr->rr[n]->txt, len);
+            sg_spf_macro_digits(rr->rr[n]->txt, c->macro);
+        }
         else
             memcpy(rr->rr[n]->txt, r->text, r->len + 1);
         n++;
@@ -394,7 +403,7 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
     count(c, (uint16_t) type, a->name, a, spf);
     if (c->perm)
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
-    return to_libspf2(srv, domain, type, a, spf, c->client_v4);
+    return to_libspf2(srv, c, domain, type, a, spf);
 }
 
 /*
@@ -712,6 +721,40 @@ static bool fixed_explanation(SPF_server_t *srv)
     return err == SPF_E_SUCCESS;
 }
 
+/* macro_values - what %{s l o h i v} expand to in this check's records
+ * (as libspf2 is given them) */
+static void macro_values(struct ctx *c, const struct sg_addr *ip,
+                         const char *helo, const char *from)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *at = strrchr(from, '@');
+    size_t n = 0;
+
+    sg_strlcpy(c->m_s, from, sizeof(c->m_s));
+    c->macro['s' - 'a'] = c->m_s;
+    if (at != NULL) {
+        c->m_s[at - from] = '\0';      /* l: m_s up to the @ */
+        c->macro['l' - 'a'] = c->m_s;
+        c->macro['o' - 'a'] = at + 1;
+        c->macro['s' - 'a'] = from;
+    }
+    c->macro['h' - 'a'] = helo != NULL && fqdn(helo) ? helo
+        : "helo.sg-not-a-domain.invalid";
+    c->macro['v' - 'a'] = ip->family == AF_INET ? "in-addr" : "ip6";
+    if (ip->family == AF_INET) {
+        sg_strlcpy(c->m_i, c->out->ip, sizeof(c->m_i));
+    } else {
+        for (int i = 0; i < 16; i++) {
+            c->m_i[n++] = hex[ip->b[i] >> 4];
+            c->m_i[n++] = '.';
+            c->m_i[n++] = hex[ip->b[i] & 0xf];
+            c->m_i[n++] = '.';
+        }
+        c->m_i[n - 1] = '\0';
+    }
+    c->macro['i' - 'a'] = c->m_i;
+}
+
 void sg_spf_eval(const struct sg_spf_asker *asker,
                  const struct sg_addr *client, const char *helo,
                  const struct sg_mailaddr *sender, const char *receiver,
@@ -772,6 +815,7 @@ void sg_spf_eval(const struct sg_spf_asker *asker,
     SPF_request_set_helo_dom(req, helo != NULL && fqdn(helo) ? helo
                              : "helo.sg-not-a-domain.invalid");
     SPF_request_set_env_from(req, from);
+    macro_values(&c, client, helo, from);
     SPF_request_query_mailfrom(req, &resp);
     out->result = resp ? map(SPF_response_result(resp)) : SG_SPF_TEMPERROR;
     if (c.perm) {

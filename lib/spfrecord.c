@@ -480,10 +480,33 @@ static bool has_all(const char *p, const char *end)
     return false;
 }
 
+/* lower_r - the macro transformer "R" as "r": ABNF is case-insensitive
+ * (RFC 5234 2.3), so RFC 7208 7.1's "r" is also "R", which libspf2
+ * refuses. After a macro's letter only digits, "r" and delimiters
+ * follow, so every R before the "}" is the transformer. */
+static void lower_r(char *s)
+{
+    for (char *p = s; *p != '\0'; p++) {
+        if (*p != '%' || p[1] == '\0')
+            continue;
+        if (p[1] != '{') {
+            p++;                /* %% %_ %- */
+            continue;
+        }
+        for (p += 2; *p != '\0' && *p != '}'; p++)
+            if (*p == 'R' && p[-1] != '{')
+                *p = 'r';
+        if (*p == '\0')
+            break;
+    }
+}
+
 size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
                                  char *out, size_t size)
 {
     const char *p = in + 6, *end = in + len;
+    const char *mod[2];
+    size_t modlen[2], nmod = 0;
     bool all = has_all(p, end);
     size_t o = 0;
 
@@ -512,10 +535,16 @@ size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
             nl++;
         if (n + nl < te && n[nl] == '=') {
             /* Unknown modifiers mean nothing (6): libspf2 chokes on some.
-             * With "all", redirect= is never used (6.1). */
-            if ((nl == 8 && strncasecmp(n, "redirect", 8) == 0 && !all) ||
-                (nl == 3 && strncasecmp(n, "exp", 3) == 0))
-                emit(out, size, &o, t, (size_t) (te - t));
+             * With "all", redirect= is never used (6.1). The others go
+             * last: they take effect after all mechanisms wherever they
+             * stand (6, 6.1), and libspf2 follows a redirect= that
+             * stands before a mechanism before evaluating it. Each is
+             * there once at most (sg_spf_record_check). */
+            if (((nl == 8 && strncasecmp(n, "redirect", 8) == 0 && !all) ||
+                 (nl == 3 && strncasecmp(n, "exp", 3) == 0)) && nmod < 2) {
+                mod[nmod] = t;
+                modlen[nmod++] = (size_t) (te - t);
+            }
             continue;
         }
         if ((nl == 3 && strncasecmp(n, "ip4", 3) == 0 && te - t > 2 &&
@@ -565,7 +594,59 @@ size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
         }
         emit(out, size, &o, t, (size_t) (te - t));
     }
+    for (size_t k = 0; k < nmod; k++)
+        emit(out, size, &o, mod[k], modlen[k]);
     if (o > 0 && out[o - 1] == ' ')
         out[--o] = '\0';
+    lower_r(out);
     return o;
+}
+
+/* parts - how many parts v has, split at any of delims (7.1) */
+static unsigned long parts(const char *v, const char *delims, size_t nd)
+{
+    unsigned long n = 1;
+
+    for (; *v != '\0'; v++)
+        if (memchr(delims, *v, nd) != NULL)
+            n++;
+    return n;
+}
+
+void sg_spf_macro_digits(char *rec, const char *const values[26])
+{
+    for (char *p = rec; *p != '\0'; p++) {
+        char *digits, *dend, *q, *close;
+        const char *v;
+        unsigned long want = 0;
+        int letter;
+
+        if (*p != '%' || p[1] == '\0')
+            continue;
+        if (p[1] != '{') {
+            p++;                /* %% %_ %- */
+            continue;
+        }
+        if ((close = strchr(p + 2, '}')) == NULL)
+            return;
+        letter = p[2] | 0x20;
+        digits = dend = p + 3;
+        while (dend < close && *dend >= '0' && *dend <= '9') {
+            if (want < 100000)
+                want = want * 10 + (unsigned long) (*dend - '0');
+            dend++;
+        }
+        if (dend == digits || letter < 'a' || letter > 'z' ||
+            (v = values[letter - 'a']) == NULL) {
+            p = close;
+            continue;
+        }
+        q = dend < close && (*dend == 'r' || *dend == 'R') ? dend + 1 : dend;
+        if (want >= (q < close ? parts(v, q, (size_t) (close - q))
+                     : parts(v, ".", 1))) {
+            memmove(digits, dend, strlen(dend) + 1);
+            close -= dend - digits;
+        }
+        p = close;
+    }
 }

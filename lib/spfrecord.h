@@ -60,6 +60,17 @@ bool sg_spf_exp_check(const char *text, size_t len, char *reason,
 size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
                                  char *out, size_t size);
 
+/*
+ * libspf2 1.2.10 gets a digit transformer wrong when it asks for as many
+ * parts as the value has, or more: "%{d2}" of "example.com" is ".com",
+ * not "example.com" (RFC 7208 7.1: the rightmost N parts, so all of them).
+ * For the macros whose values are known (values['s' - 'a'] and so on;
+ * NULL: unknown, as %{p} before the evaluation), drop such a digit from
+ * a record rewritten by sg_spf_record_for_libspf2(): "all parts" is what
+ * no digit says. In place (the text only gets shorter).
+ */
+void sg_spf_macro_digits(char *rec, const char *const values[26]);
+
 /* Marks on exists: names for the /0 forms libspf2 refuses: NAME + mark
  * exists when NAME has an MX host with an A (MX4) or AAAA (MX6) record, or
  * has an AAAA record itself (A6). ".invalid" never resolves (RFC 6761). */

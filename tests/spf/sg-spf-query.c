@@ -1,10 +1,16 @@
 /*
  * sg-spf-query - one SPF check through smtpguard's SPF layer and resolver,
  * for the RFC 7208 test-suite runner (rfc7208.py) and for operators who
- * want to see what smtpguard makes of a sender
+ * want to see what smtpguard makes of a sender; in batch mode (-b) one
+ * check per line of stdin, for the differential test (spfdiff.py)
  *
  *   sg-spf-query -s 127.0.0.1:5353 [-t TIMEOUT_MS] [-r RECEIVER]
  *                IP HELO MAILFROM
+ *   sg-spf-query -s 127.0.0.1:5353 [-t TIMEOUT_MS] -b < LINES
+ *
+ * A batch line is IP, HELO, MAILFROM and optionally RECEIVER, separated
+ * by tabs; its result line is written (and flushed) before the next line
+ * is read. One resolver serves the batch, without a cache.
  *
  * MAILFROM "" is the null sender (the HELO identity is checked);
  * "@domain" has no local part (postmaster); a local part that is not a
@@ -24,7 +30,8 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: sg-spf-query -s SERVERS [-t TIMEOUT_MS] "
-            "[-r RECEIVER] IP HELO MAILFROM\n");
+            "[-r RECEIVER] IP HELO MAILFROM\n"
+            "       sg-spf-query -s SERVERS [-t TIMEOUT_MS] -b < LINES\n");
     exit(2);
 }
 
@@ -67,50 +74,99 @@ static void print_quoted(const char *key, const char *v)
     putchar('"');
 }
 
-int main(int argc, char **argv)
+/* query - one check; its result line on stdout */
+static void query(struct sg_dns *dns, int timeout_ms, const char *ipstr,
+                  const char *helo, const char *mailfrom,
+                  const char *receiver)
 {
-    struct sg_dns_opts o = { 0 };
     struct sg_spf_outcome out;
     struct sg_mailaddr from;
     struct sg_addr ip;
+    char addr[600];
+
+    if (sg_addr_parse(ipstr, &ip) != SG_OK) {
+        printf("result=error reason=\"bad IP\"\n");
+        return;
+    }
+    envelope(mailfrom, addr, sizeof(addr));
+    if (sg_mailaddr_parse(addr, &from) != SG_OK) {
+        /* What an MTA would refuse before SPF: no usable domain. */
+        printf("result=none reason=\"malformed sender\"\n");
+        return;
+    }
+    sg_spf_check(dns, sg_dns_clock(dns) + 20 * timeout_ms + 2000, &ip,
+                 helo, &from, receiver, &out);
+    printf("result=%s", sg_spf_result_name(out.result));
+    print_quoted("explanation", out.explanation);
+    print_quoted("reason", out.reason);
+    printf(" terms=%u\n", out.dns_terms);
+}
+
+/* batch - one check per line of stdin: IP TAB HELO TAB MAILFROM
+ * [TAB RECEIVER] */
+static void batch(struct sg_dns *dns, int timeout_ms, const char *receiver)
+{
+    char line[4096];
+
+    while (fgets(line, sizeof(line), stdin) != NULL) {
+        char *f[4] = { NULL, NULL, NULL, NULL }, *p = line;
+        int n = 0;
+
+        line[strcspn(line, "\r\n")] = '\0';
+        while (n < 4) {
+            f[n++] = p;
+            if ((p = strchr(p, '\t')) == NULL)
+                break;
+            *p++ = '\0';
+        }
+        if (n < 3)
+            printf("result=error reason=\"want IP, HELO, MAILFROM\"\n");
+        else
+            query(dns, timeout_ms, f[0], f[1], f[2],
+                  n > 3 && *f[3] ? f[3] : receiver);
+        fflush(stdout);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct sg_dns_opts o = { 0 };
     struct sg_dns *dns;
     struct sg_err err;
     const char *receiver = "receiver.test";
-    char addr[600];
+    bool batch_mode = false;
     int c;
 
     o.timeout_ms = 300;
     o.retries = 0;
-    while ((c = getopt(argc, argv, "s:t:r:")) != -1) {
+    while ((c = getopt(argc, argv, "bs:t:r:")) != -1) {
         switch (c) {
+        case 'b': batch_mode = true; break;
         case 's': o.servers = optarg; break;
         case 't': o.timeout_ms = atoi(optarg); break;
         case 'r': receiver = optarg; break;
         default: usage();
         }
     }
-    if (argc - optind != 3 || o.servers == NULL)
+    if (argc - optind != (batch_mode ? 0 : 3) || o.servers == NULL)
         usage();
-    if (sg_addr_parse(argv[optind], &ip) != SG_OK) {
-        fprintf(stderr, "sg-spf-query: bad IP %s\n", argv[optind]);
-        return 2;
-    }
-    envelope(argv[optind + 2], addr, sizeof(addr));
-    if (sg_mailaddr_parse(addr, &from) != SG_OK) {
-        /* What an MTA would refuse before SPF: no usable domain. */
-        printf("result=none reason=\"malformed sender\"\n");
-        return 0;
+    if (!batch_mode) {
+        struct sg_addr ip;
+
+        if (sg_addr_parse(argv[optind], &ip) != SG_OK) {
+            fprintf(stderr, "sg-spf-query: bad IP %s\n", argv[optind]);
+            return 2;
+        }
     }
     if (sg_dns_new(&o, &dns, &err) != SG_OK) {
         fprintf(stderr, "sg-spf-query: %s\n", err.msg);
         return 2;
     }
-    sg_spf_check(dns, sg_dns_clock(dns) + 20 * o.timeout_ms + 2000, &ip,
-                 argv[optind + 1], &from, receiver, &out);
-    printf("result=%s", sg_spf_result_name(out.result));
-    print_quoted("explanation", out.explanation);
-    print_quoted("reason", out.reason);
-    printf(" terms=%u\n", out.dns_terms);
+    if (batch_mode)
+        batch(dns, o.timeout_ms, receiver);
+    else
+        query(dns, o.timeout_ms, argv[optind], argv[optind + 1],
+              argv[optind + 2], receiver);
     sg_dns_free(dns);
     return 0;
 }

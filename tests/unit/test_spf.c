@@ -539,6 +539,14 @@ START_TEST(test_rewrite_for_libspf2)
           "v=spf1 -exists:e.example.com.sg-mx6.invalid" },
         { "v=spf1 a:foo:bar/baz.example.com/24", true,
           "v=spf1 a:foo:bar/baz.example.com/24" },
+        /* modifiers after the mechanisms, wherever they stood */
+        { "v=spf1 redirect=x.example.com a:h.example.com", true,
+          "v=spf1 a:h.example.com redirect=x.example.com" },
+        { "v=spf1 exp=e.example.com -a redirect=x.example.com mx", true,
+          "v=spf1 -a mx exp=e.example.com redirect=x.example.com" },
+        /* the transformer R as r; a macro letter R stays */
+        { "v=spf1 exists:%{oR}.%{VR}.%{d2R+-}.%%{R}.e.example.com", true,
+          "v=spf1 exists:%{or}.%{Vr}.%{d2r+-}.%%{R}.e.example.com" },
     };
     char out[512];
 
@@ -546,6 +554,36 @@ START_TEST(test_rewrite_for_libspf2)
         sg_spf_record_for_libspf2(cases[i].in, strlen(cases[i].in),
                                   cases[i].v4, out, sizeof(out));
         ck_assert_str_eq(out, cases[i].out);
+    }
+}
+END_TEST
+
+/* A digit transformer asking for all parts or more is dropped where the
+ * value is known; others, and unknown values (%{p}), stay. */
+START_TEST(test_macro_digits)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { "v=spf1 a:%{d2}.e.test", "v=spf1 a:%{d}.e.test" },
+        { "v=spf1 a:%{d1}.e.test", "v=spf1 a:%{d1}.e.test" },
+        { "v=spf1 a:%{d9r}.e.test -exists:%{D2R.}", "v=spf1 a:%{dr}.e.test "
+          "-exists:%{DR.}" },
+        { "v=spf1 exists:%{l2-}.%{l3-}.%{i4}.%{i3}.%{p1}.e.test",
+          "v=spf1 exists:%{l2-}.%{l-}.%{i}.%{i3}.%{p1}.e.test" },
+        { "v=spf1 exp=%%{d2}.%{o2}", "v=spf1 exp=%%{d2}.%{o}" },
+    };
+    const char *values[26] = { NULL };
+    char buf[256];
+
+    values['d' - 'a'] = "example.com";
+    values['o' - 'a'] = "example.com";
+    values['l' - 'a'] = "a-b-c";
+    values['i' - 'a'] = "192.0.2.1";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        sg_spf_macro_digits(buf, values);
+        ck_assert_str_eq(buf, cases[i].out);
     }
 }
 END_TEST
@@ -588,6 +626,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_attack_records);
     tcase_add_test(tc, test_exp_strings);
     tcase_add_test(tc, test_rewrite_for_libspf2);
+    tcase_add_test(tc, test_macro_digits);
     tcase_add_test(tc, test_explanations_kept_from_libspf2);
     tcase_add_test(tc, test_exp_target_never_reaches_libspf2);
     tcase_add_test(tc, test_headers);

@@ -1,0 +1,43 @@
+"""Permanent cases of the differential test (spfdiff.py): shapes that
+once differed, or that the random cases reach too rarely, with the
+result each side must give (want_py None: pyspf's is not checked, for
+the known differences of DIFFERENCES.md).
+
+Each case has its own names (under NAME.fixed.test) and client address.
+"""
+
+import spfgen
+
+# (name, client, helo, mailfrom, {name: [records]}, want_sg, want_py)
+FIXED = [
+    ('basic-fail', '192.0.2.1', 'h.basic-fail.fixed.test',
+     'a@basic-fail.fixed.test',
+     {'basic-fail.fixed.test': [('TXT', ['v=spf1 -all'])]}, 'fail', 'fail'),
+    # redirect= before a matching mechanism: the mechanism decides (6.1)
+    ('redirect-first', '192.0.2.2', 'h.redirect-first.fixed.test',
+     'a@redirect-first.fixed.test',
+     {'redirect-first.fixed.test': [('TXT', [
+         'v=spf1 redirect=none.redirect-first.fixed.test '
+         'a:h.redirect-first.fixed.test'])],
+      'h.redirect-first.fixed.test': [('A', '192.0.2.2')]}, 'pass', 'pass'),
+    # the transformer R is r (7.1, RFC 5234 2.3); pyspf ignores it
+    ('upper-r', '192.0.2.3', 'h.upper-r.fixed.test', 'a@upper-r.fixed.test',
+     {'upper-r.fixed.test': [('TXT', ['v=spf1 exists:%{dR}.x.test -all'])],
+      'test.fixed.upper-r.x.test': [('A', '127.0.0.2')]}, 'pass', None),
+    # %{d2} of a two-label domain is the whole domain (7.1)
+    ('digits-all', '192.0.2.4', 'h.digits-all.test', 'a@digits-all.test',
+     {'digits-all.test': [('TXT', ['v=spf1 a:%{d2}.x.test -all'])],
+      'digits-all.test.x.test': [('A', '192.0.2.4')]}, 'pass', 'pass'),
+]
+
+
+def cases():
+    out = []
+    for k, (name, ip, helo, mailfrom, zone, want_sg, want_py) in \
+            enumerate(FIXED):
+        c = spfgen.Case(-1 - k, ip, helo, mailfrom,
+                        {n.lower(): list(r) for n, r in zone.items()},
+                        {'fixed'})
+        c.name, c.want_sg, c.want_py = name, want_sg, want_py
+        out.append(c)
+    return out
