@@ -13,8 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SG_VERSION_STRING "0.1.0"
-
 /* Failures. Negative so they never collide with counts. */
 enum sg_status {
     SG_OK = 0,

@@ -31,11 +31,9 @@
 
 #include "milter.h"
 #include "policy.h"
+#include "sg_config.h"
 #include "spfpool.h"
 
-#ifndef SG_DEFAULT_DB
-#define SG_DEFAULT_DB "/var/lib/smtpguard/smtpguard.db"
-#endif
 #define SG_DEFAULT_SOCKET "inet:8894@127.0.0.1"
 #define SG_DEFAULT_SPF_WORKERS 32
 

@@ -31,11 +31,8 @@
 #include "dnsbl.h"
 #include "json.h"
 #include "mailaddr.h"
+#include "sg_config.h"
 #include "store.h"
-
-#ifndef SG_DEFAULT_DB
-#define SG_DEFAULT_DB "/var/lib/smtpguard/smtpguard.db"
-#endif
 
 enum { EX_OK, EX_REFUSED, EX_USAGE, EX_DB };
 

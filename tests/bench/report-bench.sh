@@ -52,7 +52,7 @@ esac
 [ "$size_mb" -ge 1 ] || { echo "$0: --size-mb must be at least 1" >&2; exit 2; }
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
-ctl=$build/lib/smtpguardctl
+ctl=$build/lib/ctl/smtpguardctl
 [ -x "$ctl" ] || { echo "$0: no $ctl (build it first)" >&2; exit 1; }
 for tool in python3 gzip wc grep; do
     command -v "$tool" >/dev/null || { echo "$0: needs $tool" >&2; exit 1; }
