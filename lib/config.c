@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "dname.h"
 #include "dns.h"
 #include "mailaddr.h"
 
@@ -279,7 +280,7 @@ int sg_setting_check_text(const struct sg_setting_def *def, const char *text,
     } else if (def->id == SG_SET_authserv_id && n > 0) {
         char norm[SG_SETTING_TEXT_MAX];
 
-        if (sg_domain_normalize(text, norm, sizeof(norm)) != SG_OK) {
+        if (sg_dname_normalize(text, norm, sizeof(norm)) != SG_OK) {
             sg_err_set(err, "not a host name");
             return SG_EINVAL;
         }
@@ -473,25 +474,6 @@ int sg_config_add_net(struct sg_config *cfg, const char *list,
     return SG_OK;
 }
 
-int sg_domain_normalize(const char *in, char *out, size_t size)
-{
-    size_t len = strlen(in);
-
-    if (len > 0 && in[len - 1] == '.')
-        len--;
-    if (len == 0 || len > 253 || len >= size)
-        return SG_EINVAL;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) in[i];
-
-        if (!isalnum(c) && c != '-' && c != '.' && c != '_')
-            return SG_EINVAL;
-        out[i] = (char) tolower(c);
-    }
-    out[len] = '\0';
-    return strstr(out, "..") != NULL || out[0] == '.' ? SG_EINVAL : SG_OK;
-}
-
 int sg_config_add_domain(struct sg_config *cfg, const char *list,
                          const char *domain, const struct sg_log *log)
 {
@@ -502,7 +484,7 @@ int sg_config_add_domain(struct sg_config *cfg, const char *list,
         log_entry_invalid(log, list, domain, "unknown list name");
         return SG_EINVAL;
     }
-    if (domain == NULL || sg_domain_normalize(domain, norm, sizeof(norm))
+    if (domain == NULL || sg_dname_normalize(domain, norm, sizeof(norm))
         != SG_OK) {
         log_entry_invalid(log, list, domain, "not a domain name");
         return SG_EINVAL;
@@ -636,7 +618,7 @@ int sg_config_add_relay(struct sg_config *cfg, const char *list,
         return SG_EINVAL;
     }
     if (strcmp(list, "local_domains") == 0) {
-        if (sg_domain_normalize(entry, norm, sizeof(norm)) != SG_OK) {
+        if (sg_dname_normalize(entry, norm, sizeof(norm)) != SG_OK) {
             log_entry_invalid(log, list, entry, "not a domain name (IDNs "
                               "in their ASCII xn-- form)");
             return SG_EINVAL;
@@ -651,7 +633,7 @@ int sg_config_add_relay(struct sg_config *cfg, const char *list,
         }
         rc = push_string(&cfg->local_addrs, &cfg->nlocal_addrs, norm);
     } else if (strcmp(list, "catchalls") == 0) {
-        if (sg_domain_normalize(entry, norm, sizeof(norm)) != SG_OK) {
+        if (sg_dname_normalize(entry, norm, sizeof(norm)) != SG_OK) {
             log_entry_invalid(log, list, entry, "not a domain name");
             return SG_EINVAL;
         }
@@ -776,7 +758,7 @@ bool sg_config_domain_exempt(const struct sg_config *cfg, const char *domain)
     char norm[256];
     const char *p;
 
-    if (cfg->ndomain_wl == 0 || sg_domain_normalize(domain, norm, sizeof(norm))
+    if (cfg->ndomain_wl == 0 || sg_dname_normalize(domain, norm, sizeof(norm))
         != SG_OK)
         return false;
     /* The domain itself, then each parent: a.b.example -> b.example ... */

@@ -149,12 +149,6 @@ int sg_setting_check_text(const struct sg_setting_def *def, const char *text,
 void sg_setting_format(const struct sg_setting_def *def, long value,
                        char *buf, size_t size);
 
-/*
- * Lower-case a domain and drop one trailing dot into `out`; SG_EINVAL
- * unless it is a plausible DNS name (letters, digits, '-', '_', dots).
- */
-int sg_domain_normalize(const char *in, char *out, size_t size);
-
 const char *sg_iplist_name(enum sg_iplist list);
 int sg_iplist_parse(const char *name);  /* -1 when unknown */
 

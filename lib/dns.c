@@ -27,6 +27,7 @@
 #include <ldns/ldns.h>
 
 #include "dns.h"
+#include "dname.h"
 #include "htab.h"
 
 #define UDP_MAX 4096            /* we send no EDNS: servers keep to 512 */
@@ -215,35 +216,7 @@ static int dname_text(const ldns_rdf *rdf, char *out, size_t size)
 }
 
 /*
- * valid_qname - a name we are willing to ask: labels of 1-63 printable
- * ASCII bytes (space included: SPF macros expand to such names, RFC 7208
- * 7.3), separated by dots. Control bytes, DEL and 8-bit bytes, backslash
- * and double quote are refused: a name is never an escape sequence, so
- * its labels are exactly the bytes between its dots.
- */
-static bool valid_qname(const char *name)
-{
-    size_t n = strlen(name), label = 0;
-
-    if (n == 0 || n >= SG_DNS_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) name[i];
-
-        if (c == '.') {
-            if (label == 0 && !(i == n - 1 && n > 1))
-                return false;
-            label = 0;
-            continue;
-        }
-        if (c < ' ' || c > '~' || c == '\\' || c == '"' || ++label > 63)
-            return false;
-    }
-    return true;
-}
-
-/*
- * qname_rdf - a name of valid_qname() as an ldns name: every byte that is
+ * qname_rdf - a name of sg_dname_query_ok() as an ldns name: every byte that is
  * not a letter, digit, '-' or '_' written as \DDD, so that ldns's
  * presentation parser takes it as that byte of the label and nothing
  * else (a space, ';', '(', '@' or '$' included).
@@ -1157,7 +1130,7 @@ int sg_dns_query(struct sg_dns_batch *b, const char *name, uint16_t type)
     q->fd = -1;
     q->type = type;
     atomic_fetch_add(&dns->st_queries, 1);
-    if (name == NULL || !valid_qname(name)) {
+    if (name == NULL || !sg_dname_query_ok(name)) {
         sg_strlcpy(q->name, name ? name : "", sizeof(q->name));
         q_finish(b, q, NULL, SG_DNS_BADNAME);
         return (int) b->n++;

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "dname.h"
 #include "sg.h"
 
 #define SG_DNS_T_A      1
@@ -46,7 +47,7 @@
 #define SG_DNS_T_TXT    16
 #define SG_DNS_T_AAAA   28
 
-#define SG_DNS_NAME_MAX   254   /* a name as text, no trailing dot, NUL */
+#define SG_DNS_NAME_MAX   SG_DNAME_MAX
 #define SG_DNS_TXT_MAX    8192  /* one TXT record's strings, concatenated */
 #define SG_DNS_RR_MAX     64    /* records kept per answer */
 #define SG_DNS_CNAME_MAX  8     /* CNAMEs followed within one answer */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>         /* AF_INET */
 
-#include "config.h"             /* sg_domain_normalize */
+#include "dname.h"
 #include "dnsbl.h"
 
 #define MAX_ALTERNATIVES 32
@@ -214,7 +214,7 @@ int sg_dnsbl_zone_init(struct sg_dnsbl_zone *z, const char *zone,
     int rc;
 
     memset(z, 0, sizeof(*z));
-    if (zone == NULL || sg_domain_normalize(zone, name, sizeof(name))
+    if (zone == NULL || sg_dname_normalize(zone, name, sizeof(name))
         != SG_OK || strchr(name, '.') == NULL) {
         sg_err_set(err, "zone '%s' is not a DNS name with at least two "
                    "labels", zone ? zone : "NULL");
@@ -297,28 +297,4 @@ bool sg_dnsbl_answer_counts(const struct sg_dnsbl_zone *z, const uint8_t a[4])
         if (match_one(&z->match[i], a))
             return true;
     return false;
-}
-
-int sg_dnsbl_query_name(const struct sg_addr *client, const char *zone,
-                        char *out, size_t size)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t len = 0;
-    int n;
-
-    if (client->family == AF_INET) {
-        n = snprintf(out, size, "%u.%u.%u.%u.%s", client->b[3], client->b[2],
-                     client->b[1], client->b[0], zone);
-        return n > 0 && (size_t) n < size ? SG_OK : SG_EINVAL;
-    }
-    if (size < 64 + strlen(zone) + 1)
-        return SG_EINVAL;
-    for (int i = 15; i >= 0; i--) {
-        out[len++] = hex[client->b[i] & 0xf];
-        out[len++] = '.';
-        out[len++] = hex[client->b[i] >> 4];
-        out[len++] = '.';
-    }
-    memcpy(out + len, zone, strlen(zone) + 1);
-    return SG_OK;
 }

@@ -82,12 +82,4 @@ void sg_dnsbl_zone_clear(struct sg_dnsbl_zone *z);
 /* True when the IPv4 answer `a` (4 bytes) counts as a listing of `z`. */
 bool sg_dnsbl_answer_counts(const struct sg_dnsbl_zone *z, const uint8_t a[4]);
 
-/*
- * The query name for `client` under `zone`: reversed octets for IPv4
- * (7.2.0.192.zone for 192.0.2.7), reversed nibbles for IPv6 (RFC 5782).
- * SG_EINVAL when it does not fit.
- */
-int sg_dnsbl_query_name(const struct sg_addr *client, const char *zone,
-                        char *out, size_t size);
-
 #endif /* SG_DNSBL_H */

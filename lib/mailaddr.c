@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"             /* sg_domain_normalize */
+#include "dname.h"
 #include "mailaddr.h"
 
 /* Characters that never appear in an unquoted local part. */
@@ -65,7 +65,7 @@ static int parse_domain(const char *p, size_t len, struct sg_mailaddr *out)
         out->domain_ok = true;
         return SG_OK;
     }
-    if (sg_domain_normalize(tmp, out->domain, sizeof(out->domain)) == SG_OK) {
+    if (sg_dname_normalize(tmp, out->domain, sizeof(out->domain)) == SG_OK) {
         out->domain_ok = true;
         return SG_OK;
     }

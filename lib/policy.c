@@ -13,6 +13,7 @@
 #include <unistd.h>               /* gethostname */
 #include <sys/socket.h>         /* AF_INET */
 
+#include "dname.h"
 #include "mailaddr.h"
 #include "policy_int.h"
 #include "relay.h"
@@ -635,17 +636,6 @@ void sg_session_set_auth(struct sg_session *s, const char *user)
 
 /* ---- SPF ---- */
 
-/* host_name_ok - a name fit for a header's receiver and authserv-id:
- * letters, digits, '-', '_' and dots, as a host name is written */
-static bool host_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-
-    return n > 0 && n < SG_DNS_NAME_MAX && name[0] != '.' && name[0] != '-'
-        && strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
-}
-
 /* receiver - the name this server reports SPF results under: authservId,
  * else the MTA's host name (macro j), else this host's name */
 static void receiver(const struct sg_session *s, char *buf, size_t size)
@@ -654,9 +644,9 @@ static void receiver(const struct sg_session *s, char *buf, size_t size)
 
     if (*id != '\0')
         sg_strlcpy(buf, id, size);
-    else if (host_name_ok(s->mta_host))
+    else if (sg_dname_host_ok(s->mta_host))
         sg_strlcpy(buf, s->mta_host, size);
-    else if (gethostname(buf, size) != 0 || !host_name_ok(buf))
+    else if (gethostname(buf, size) != 0 || !sg_dname_host_ok(buf))
         sg_strlcpy(buf, "localhost", size);
     buf[size - 1] = '\0';
 }

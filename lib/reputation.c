@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "dname.h"
 #include "dnsbl.h"
 #include "policy_int.h"
 
@@ -57,13 +58,13 @@ void sg_rep_start(struct sg_session *s)
             const struct sg_dnsbl_zone *z = &cfg->dnsbl[i];
 
             if ((s->addr.family == AF_INET6 && !z->ipv6) ||
-                sg_dnsbl_query_name(&s->addr, z->zone, name, sizeof(name))
+                sg_dname_reverse(&s->addr, z->zone, name, sizeof(name))
                 != SG_OK)
                 continue;
             r->h_bl[i] = sg_dns_query(r->batch, name, SG_DNS_T_A);
         }
     if (sg_config_get(cfg, SG_SET_do_fcrdns) != SG_MODE_OFF &&
-        sg_dnsbl_query_name(&s->addr, s->addr.family == AF_INET
+        sg_dname_reverse(&s->addr, s->addr.family == AF_INET
                             ? "in-addr.arpa" : "ip6.arpa", name,
                             sizeof(name)) == SG_OK)
         r->h_ptr = sg_dns_query(r->batch, name, SG_DNS_T_PTR);

@@ -24,7 +24,7 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
 
-#include "dnsbl.h"
+#include "dname.h"
 #include "spf.h"
 #include "spfrecord.h"
 
@@ -781,7 +781,7 @@ void sg_spf_eval(const struct sg_spf_asker *asker,
         sg_strlcpy(out->reason, "no usable domain", sizeof(out->reason));
         return;
     }
-    sg_dnsbl_query_name(client, client->family == AF_INET ? "in-addr.arpa"
+    sg_dname_reverse(client, client->family == AF_INET ? "in-addr.arpa"
                         : "ip6.arpa", c.rev, sizeof(c.rev));
     memset(&layer, 0, sizeof(layer));
     layer.lookup = lookup;

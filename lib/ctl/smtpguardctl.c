@@ -28,6 +28,7 @@
 
 #include "catalogue.h"
 #include "config.h"
+#include "dname.h"
 #include "dnsbl.h"
 #include "json.h"
 #include "mailaddr.h"
@@ -416,7 +417,7 @@ static void normalize(const struct list *l, const char *entry, char *out,
         return;
     }
     case 'd':
-        if (sg_domain_normalize(entry, out, size) != SG_OK)
+        if (sg_dname_normalize(entry, out, size) != SG_OK)
             die(EX_REFUSED, "'%s' refused: not a domain name (letters, "
                 "digits, '-', dots; IDNs in their xn-- form); nothing "
                 "changed", entry);
@@ -629,7 +630,7 @@ static int cmd_list(int argc, char **argv)
         if (l->kind != 'z')
             normalize(l, argv[2], entry, sizeof(entry));
         else
-            sg_domain_normalize(argv[2], entry, sizeof(entry));
+            sg_dname_normalize(argv[2], entry, sizeof(entry));
         snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ? COLLATE "
                  "NOCASE%s", l->table, l->column,
                  l->list ? " AND list = ?" : "");

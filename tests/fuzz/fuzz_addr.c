@@ -1,5 +1,6 @@
 /* fuzz_addr.c - client addresses, CIDRs, and the names built from them */
 #include "addr.h"
+#include "dname.h"
 #include "dnsbl.h"
 #include "fuzz.h"
 
@@ -13,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sg_addr_parse(s, &a) == SG_OK) {
         sg_addr_format(&a, buf, sizeof(buf));
         sg_addr_key(&a, 24, 64, buf, sizeof(buf));
-        sg_dnsbl_query_name(&a, "bl.example.test", name, sizeof(name));
+        sg_dname_reverse(&a, "bl.example.test", name, sizeof(name));
     }
     if (sg_cidr_parse(s, &c, &err) == SG_OK) {
         sg_cidr_format(&c, buf, sizeof(buf));

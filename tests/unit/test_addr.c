@@ -1,10 +1,12 @@
 /*
- * test_addr.c - address parsing, prefix keys and CIDR matching
+ * test_addr.c - address parsing, prefix keys and CIDR matching; domain
+ * names (dname.h): each use's rule, and reverse names
  */
 #include <string.h>
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "dname.h"
 #include "testutil.h"
 
 static const struct {
@@ -164,6 +166,79 @@ START_TEST(test_cidr_format)
 }
 END_TEST
 
+/* The three rules side by side: what each use accepts. */
+START_TEST(test_dname_rules)
+{
+    static const struct {
+        const char *name;
+        bool normal, query, host;
+    } cases[] = {
+        { "mx.Example.COM", true, true, true },
+        { "mx.example.com.", true, true, true },
+        { "_spf.example.com", true, true, true },
+        { "a b.example", false, true, false },      /* SPF macros do this */
+        { "a..b", false, false, true },     /* host_ok: characters only */
+        { ".a", false, false, false },
+        { "-a.example", true, true, false },
+        { "tab\tname", false, false, false },
+        { "back\\slash", false, false, false },
+        { "quo\"te", false, false, false },
+        { "\xc3\xa9t\xc3\xa9.example", false, false, false },
+        { "", false, false, false },
+    };
+    char out[SG_DNAME_MAX], label[70], big[300];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_msg((sg_dname_normalize(cases[i].name, out, sizeof(out))
+                       == SG_OK) == cases[i].normal, "normalize '%s'",
+                      cases[i].name);
+        ck_assert_msg(sg_dname_query_ok(cases[i].name) == cases[i].query,
+                      "query_ok '%s'", cases[i].name);
+        ck_assert_msg(sg_dname_host_ok(cases[i].name) == cases[i].host,
+                      "host_ok '%s'", cases[i].name);
+    }
+    ck_assert_int_eq(sg_dname_normalize("MX.Example.COM.", out, sizeof(out)),
+                     SG_OK);
+    ck_assert_str_eq(out, "mx.example.com");
+    /* Labels of 63 and names of 253, not one more. */
+    memset(label, 'a', 64);
+    label[63] = '\0';
+    ck_assert(sg_dname_query_ok(label));
+    label[63] = 'a';
+    label[64] = '\0';
+    ck_assert(!sg_dname_query_ok(label));
+    for (size_t n = 0; n < 253; n += 2)
+        memcpy(big + n, "a.", 2);
+    big[253] = '\0';
+    big[252] = 'a';
+    ck_assert(sg_dname_query_ok(big));
+    ck_assert_int_eq(sg_dname_normalize(big, out, sizeof(out)), SG_OK);
+    big[253] = 'a';
+    big[254] = '\0';
+    ck_assert(!sg_dname_query_ok(big));
+    ck_assert_int_eq(sg_dname_normalize(big, out, sizeof(out)), SG_EINVAL);
+}
+END_TEST
+
+START_TEST(test_dname_reverse)
+{
+    struct sg_addr a;
+    char out[SG_DNAME_MAX];
+
+    ck_assert_int_eq(sg_addr_parse("192.0.2.7", &a), SG_OK);
+    ck_assert_int_eq(sg_dname_reverse(&a, "in-addr.arpa", out, sizeof(out)),
+                     SG_OK);
+    ck_assert_str_eq(out, "7.2.0.192.in-addr.arpa");
+    ck_assert_int_eq(sg_dname_reverse(&a, "in-addr.arpa", out, 10),
+                     SG_EINVAL);
+    ck_assert_int_eq(sg_addr_parse("2001:db8::1", &a), SG_OK);
+    ck_assert_int_eq(sg_dname_reverse(&a, "ip6.arpa", out, sizeof(out)),
+                     SG_OK);
+    ck_assert_str_eq(out, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+                     "8.b.d.0.1.0.0.2.ip6.arpa");
+}
+END_TEST
+
 #define N(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
 Suite *addr_suite(void)
@@ -177,6 +252,8 @@ Suite *addr_suite(void)
     tcase_add_test(tc, test_ipv6_prefix_aggregates);
     tcase_add_loop_test(tc, test_cidr, 0, N(cidr_cases));
     tcase_add_test(tc, test_cidr_format);
+    tcase_add_test(tc, test_dname_rules);
+    tcase_add_test(tc, test_dname_reverse);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "dname.h"
 #include "dnsbl.h"
 #include "testutil.h"
 
@@ -168,21 +169,21 @@ START_TEST(test_query_names)
     char buf[128];
 
     ck_assert_int_eq(sg_addr_parse("192.0.2.7", &a), SG_OK);
-    ck_assert_int_eq(sg_dnsbl_query_name(&a, "bl.example.test", buf,
+    ck_assert_int_eq(sg_dname_reverse(&a, "bl.example.test", buf,
                                          sizeof(buf)), SG_OK);
     ck_assert_str_eq(buf, "7.2.0.192.bl.example.test");
-    ck_assert_int_eq(sg_dnsbl_query_name(&a, "bl.example.test", buf, 20),
+    ck_assert_int_eq(sg_dname_reverse(&a, "bl.example.test", buf, 20),
                      SG_EINVAL);
     ck_assert_int_eq(sg_addr_parse("2001:db8::1:2", &a), SG_OK);
-    ck_assert_int_eq(sg_dnsbl_query_name(&a, "ip6.arpa", buf, sizeof(buf)),
+    ck_assert_int_eq(sg_dname_reverse(&a, "ip6.arpa", buf, sizeof(buf)),
                      SG_OK);
     ck_assert_str_eq(buf, "2.0.0.0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
                      "8.b.d.0.1.0.0.2.ip6.arpa");
-    ck_assert_int_eq(sg_dnsbl_query_name(&a, "ip6.arpa", buf, 70),
+    ck_assert_int_eq(sg_dname_reverse(&a, "ip6.arpa", buf, 70),
                      SG_EINVAL);
     /* IPv4-mapped IPv6 is the IPv4 address. */
     ck_assert_int_eq(sg_addr_parse("::ffff:198.51.100.9", &a), SG_OK);
-    ck_assert_int_eq(sg_dnsbl_query_name(&a, "in-addr.arpa", buf,
+    ck_assert_int_eq(sg_dname_reverse(&a, "in-addr.arpa", buf,
                                          sizeof(buf)), SG_OK);
     ck_assert_str_eq(buf, "9.100.51.198.in-addr.arpa");
 }
