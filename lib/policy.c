@@ -22,98 +22,11 @@
 
 #define RATE_WINDOW 60          /* the per-minute limits */
 
-
-
-/* Client-facing texts: short, no limits revealed, the event ID appended. */
-static const char *reply_text(enum sg_event ev)
-{
-    switch (ev) {
-    case SG_EV_MAX_SESSIONS:
-        return "Too many concurrent sessions, try again later";
-    case SG_EV_MAX_IP_SESSIONS:
-        return "Too many concurrent sessions from your address, try again "
-            "later";
-    case SG_EV_IP_FREQUENCY:
-        return "Too many connections from your address, try again later";
-    case SG_EV_IP_BANNED:
-        return "Your address is temporarily blocked, try again later";
-    case SG_EV_DOMAIN_IP_LIMIT:
-    case SG_EV_DOMAIN_BLOCKED:
-        return "Sender domain temporarily blocked, try again later";
-    case SG_EV_MAX_ERRORS:
-        return "Too many errors, closing connection";
-    case SG_EV_DENY_STRICT:
-        return "Access denied";
-    case SG_EV_SCORE_EXCEEDED:
-        return "Refused by local policy";
-    case SG_EV_EMAIL_RATE:
-        return "Too many messages, slow down and try again later";
-    case SG_EV_RCPT_RATE:
-        return "Too many recipients, slow down and try again later";
-    case SG_EV_RCPT_PER_MESSAGE:
-        return "Too many recipients for this message, send the rest "
-            "separately";
-    case SG_EV_RELAY_DENIED:
-    case SG_EV_RELAY_DISABLED:
-    case SG_EV_RELAY_DENY_SENDER:
-    case SG_EV_RELAY_ATTEMPT:
-        return "Relay access denied";
-    case SG_EV_RCPT_UNKNOWN:
-        return "Recipient address rejected: User unknown";
-    case SG_EV_HARVEST:
-        return "Too many unknown recipients, closing connection";
-    case SG_EV_ADDRESS_MALFORMED:
-        return "Bad address syntax";
-    default:
-        return "Temporary local problem, try again later";
-    }
-}
-
-/* verdict_set - fill a refusing verdict for `ev` with action `act` */
-void sg_pol_verdict_set(struct sg_verdict *v, enum sg_event ev,
-                        enum sg_action act, enum stage stage)
-{
-    const struct sg_event_def *def = sg_event_def(ev);
-    const char *code, *xcode;
-
-    switch (act) {
-    case SG_ACT_CLOSE:
-        code = "421", xcode = "4.7.0";
-        break;
-    case SG_ACT_TEMPFAIL:
-        code = "451";
-        xcode = def->facility == SG_FAC_SYSTEM || ev == SG_EV_SESSION_ALLOC
-            ? "4.3.0" : "4.7.1";
-        break;
-    default:
-        code = stage == STAGE_CONNECT ? "554" : "550", xcode = "5.7.1";
-        break;
-    }
-    /* Codes that say more than "policy" (RFC 3463, RFC 5321). */
-    if (ev == SG_EV_RCPT_UNKNOWN && act == SG_ACT_REJECT)
-        xcode = "5.1.1";
-    else if (ev == SG_EV_ADDRESS_MALFORMED && act == SG_ACT_REJECT)
-        code = "501", xcode = stage == STAGE_MAIL ? "5.1.7" : "5.1.3";
-    else if (ev == SG_EV_RCPT_PER_MESSAGE && act == SG_ACT_TEMPFAIL)
-        code = "452", xcode = "4.5.3";
-    v->action = act;
-    v->event = ev;
-    sg_strlcpy(v->code, code, sizeof(v->code));
-    sg_strlcpy(v->xcode, xcode, sizeof(v->xcode));
-    snprintf(v->text, sizeof(v->text), "%s [smtpguard %s]", reply_text(ev),
-             def->id);
-}
-
-static void verdict_clear(struct sg_verdict *v)
-{
-    memset(v, 0, sizeof(*v));
-    v->action = SG_ACT_NONE;
-}
-
 void sg_verdict_session_alloc(struct sg_verdict *v)
 {
-    verdict_clear(v);
-    sg_pol_verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, STAGE_CONNECT);
+    sg_verdict_clear(v);
+    sg_verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, SG_STAGE_CONNECT,
+                   NULL);
 }
 
 static void log_ctx(const struct sg_session *s, struct sg_log_ctx *ctx)
@@ -148,7 +61,7 @@ void sg_pol_add_score(struct sg_session *s, const char *check, long weight)
  */
 bool sg_pol_fire(struct sg_session *s, enum sg_event ev, long mode,
                  const char *check, long weight, const struct sg_args *args,
-                 enum stage stage, struct sg_verdict *v)
+                 enum sg_stage stage, struct sg_verdict *v)
 {
     enum sg_action act = sg_event_action(ev);
 
@@ -163,12 +76,12 @@ bool sg_pol_fire(struct sg_session *s, enum sg_event ev, long mode,
     sg_pol_emit(s, ev, act, args);
     if (act < SG_ACT_REJECT)
         return false;
-    sg_pol_verdict_set(v, ev, act, stage);
+    sg_verdict_set(v, ev, act, stage, NULL);
     return true;
 }
 
 /* score_check - refuse once the penalty score reaches the threshold */
-bool sg_pol_score_check(struct sg_session *s, enum stage stage,
+bool sg_pol_score_check(struct sg_session *s, enum sg_stage stage,
                         struct sg_verdict *v)
 {
     long threshold = sg_config_get(s->cfg, SG_SET_score_threshold);
@@ -183,7 +96,7 @@ bool sg_pol_score_check(struct sg_session *s, enum stage stage,
     sg_args_add(&args, "threshold", "%ld", threshold);
     sg_args_add(&args, "parts", "%s", s->parts);
     if (s->score_fired && act != SG_ACT_MONITOR) {
-        sg_pol_verdict_set(v, SG_EV_SCORE_EXCEEDED, act, stage);
+        sg_verdict_set(v, SG_EV_SCORE_EXCEEDED, act, stage, NULL);
         return true;
     }
     s->score_fired = true;
@@ -210,8 +123,8 @@ void sg_pol_count_error(struct sg_session *s, struct sg_verdict *v)
     sg_args_add(&args, "max_errors", "%ld", max);
     if (!sg_pol_fire(s, SG_EV_MAX_ERRORS, mode, "MaxErrors",
               sg_config_get(s->cfg, SG_SET_score_max_errors), &args,
-              STAGE_OTHER, v))
-        sg_pol_score_check(s, STAGE_OTHER, v);
+              SG_STAGE_OTHER, v))
+        sg_pol_score_check(s, SG_STAGE_OTHER, v);
 }
 
 struct sg_session *sg_session_new(struct sg_engine *eng,
@@ -278,10 +191,10 @@ static bool check_lists(struct sg_session *s, struct sg_verdict *v)
         if (sg_pol_fire(s, SG_EV_DENY_STRICT,
                  sg_config_get(s->cfg, SG_SET_do_deny_connect), "DenyConnect",
                  sg_config_get(s->cfg, SG_SET_score_deny_connect), &args,
-                 STAGE_CONNECT, v))
+                 SG_STAGE_CONNECT, v))
             return true;
         /* Score mode: the deny list still comes before the exemptions. */
-        if (sg_pol_score_check(s, STAGE_CONNECT, v))
+        if (sg_pol_score_check(s, SG_STAGE_CONNECT, v))
             return true;
     }
     for (size_t i = 0; i < sizeof(exempt_lists) / sizeof(exempt_lists[0]);
@@ -310,7 +223,7 @@ static bool check_ban(struct sg_session *s, struct sg_verdict *v)
     sg_args_add(&args, "remaining", "%lld", (long long) (ban.expires - now));
     sg_args_add(&args, "ban_reason", "%s", ban.reason);
     return sg_pol_fire(s, SG_EV_IP_BANNED, SG_MODE_BLOCK, "ban", 0, &args,
-                STAGE_CONNECT, v);
+                SG_STAGE_CONNECT, v);
 }
 
 static bool check_frequency(struct sg_session *s, struct sg_verdict *v)
@@ -341,7 +254,7 @@ static bool check_frequency(struct sg_session *s, struct sg_verdict *v)
     sg_args_add(&args, "ban_seconds", "%ld", expire);
     if (!sg_pol_fire(s, SG_EV_IP_FREQUENCY, mode, "FrequencyIP",
               sg_config_get(s->cfg, SG_SET_score_frequency_ip), &args,
-              STAGE_CONNECT, v))
+              SG_STAGE_CONNECT, v))
         return false;
     {
         struct sg_ban ban = { .kind = SG_BAN_IP, .created = now,
@@ -367,7 +280,8 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
         sg_args_init(&args);
         sg_args_add(&args, "reason", "out of memory counting sessions");
         sg_pol_emit(s, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, &args);
-        sg_pol_verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, STAGE_CONNECT);
+        sg_verdict_set(v, SG_EV_SESSION_ALLOC, SG_ACT_TEMPFAIL, SG_STAGE_CONNECT,
+                   NULL);
         return true;
     }
     s->counted = true;
@@ -379,7 +293,7 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
         sg_args_add(&args, "scope", "global");
         if (sg_pol_fire(s, SG_EV_MAX_SESSIONS, mode, "MaxSMTPSessions",
                  sg_config_get(s->cfg, SG_SET_score_max_sessions), &args,
-                 STAGE_CONNECT, v))
+                 SG_STAGE_CONNECT, v))
             return true;
     }
     max = sg_config_service_limit(s->cfg, s->service);
@@ -389,7 +303,7 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
         sg_args_add(&args, "scope", "service");
         if (sg_pol_fire(s, SG_EV_MAX_SESSIONS, mode, "MaxSMTPServiceSessions",
                  sg_config_get(s->cfg, SG_SET_score_max_sessions), &args,
-                 STAGE_CONNECT, v))
+                 SG_STAGE_CONNECT, v))
             return true;
     }
     max = sg_config_get(s->cfg, SG_SET_max_ip_sessions);
@@ -401,7 +315,7 @@ static bool check_concurrency(struct sg_session *s, struct sg_verdict *v)
                  sg_config_get(s->cfg, SG_SET_do_max_ip_sessions),
                  "MaxSMTPipSessions",
                  sg_config_get(s->cfg, SG_SET_score_max_ip_sessions), &args,
-                 STAGE_CONNECT, v))
+                 SG_STAGE_CONNECT, v))
             return true;
     }
     return false;
@@ -419,14 +333,14 @@ static bool check_db(struct sg_session *s, struct sg_verdict *v)
     sg_args_init(&args);
     sg_args_add(&args, "failures", "%u", failures);
     sg_pol_emit(s, SG_EV_DB_UNAVAILABLE, SG_ACT_TEMPFAIL, &args);
-    sg_pol_verdict_set(v, SG_EV_DB_UNAVAILABLE, SG_ACT_TEMPFAIL,
-                       STAGE_CONNECT);
+    sg_verdict_set(v, SG_EV_DB_UNAVAILABLE, SG_ACT_TEMPFAIL,
+                       SG_STAGE_CONNECT, NULL);
     return true;
 }
 
 void sg_session_connect(struct sg_session *s, struct sg_verdict *v)
 {
-    verdict_clear(v);
+    sg_verdict_clear(v);
     if (!s->addr_ok)
         return;                 /* no address (local submission): no limits */
     if (check_lists(s, v) || s->exempt)
@@ -437,20 +351,20 @@ void sg_session_connect(struct sg_session *s, struct sg_verdict *v)
     sg_rep_start(s);
     sg_rep_stage(s, SG_DNS_STAGE_CONNECT, NULL, v);
     if (!sg_verdict_refuses(v))
-        sg_pol_score_check(s, STAGE_CONNECT, v);
+        sg_pol_score_check(s, SG_STAGE_CONNECT, v);
 }
 
 void sg_session_helo(struct sg_session *s, const char *helo,
                      struct sg_verdict *v)
 {
-    verdict_clear(v);
+    sg_verdict_clear(v);
     if (helo == NULL || sg_strlcpy(s->helo, helo, sizeof(s->helo)) != 0)
         s->helo[0] = '\0';
     sg_rep_stage(s, SG_DNS_STAGE_HELO, NULL, v);
     if (sg_verdict_refuses(v))
         sg_pol_count_error(s, v);
     else
-        sg_pol_score_check(s, STAGE_OTHER, v);
+        sg_pol_score_check(s, SG_STAGE_OTHER, v);
 }
 
 static bool check_domain(struct sg_session *s, const char *domain,
@@ -472,7 +386,7 @@ static bool check_domain(struct sg_session *s, const char *domain,
         sg_args_add(&args, "remaining", "%lld",
                     (long long) (ban.expires - now));
         return sg_pol_fire(s, SG_EV_DOMAIN_BLOCKED, SG_MODE_BLOCK, "domain ban", 0,
-                    &args, STAGE_OTHER, v);
+                    &args, SG_STAGE_OTHER, v);
     }
     if (mode == SG_MODE_OFF || max == 0
         || sg_config_domain_exempt(s->cfg, domain))
@@ -493,7 +407,7 @@ static bool check_domain(struct sg_session *s, const char *domain,
      * only after another max_subnets switches, not on every mail. */
     if (!sg_pol_fire(s, SG_EV_DOMAIN_IP_LIMIT, mode, "DomainIP",
               sg_config_get(s->cfg, SG_SET_score_domain_ip), &args,
-              STAGE_OTHER, v)) {
+              SG_STAGE_OTHER, v)) {
         sg_state_domain_reset(s->eng->state, domain);
         return false;
     }
@@ -561,7 +475,7 @@ static long rate_limit(const struct sg_session *s, bool rcpt, enum key_type t)
  * check_rates - refuse when a per-minute window is already full. Counts
  * nothing: accepted messages and recipients are counted when accepted.
  */
-static bool check_rates(struct sg_session *s, bool rcpt, enum stage stage,
+static bool check_rates(struct sg_session *s, bool rcpt, enum sg_stage stage,
                         struct sg_verdict *v)
 {
     enum sg_event ev = rcpt ? SG_EV_RCPT_RATE : SG_EV_EMAIL_RATE;
@@ -616,7 +530,7 @@ static void count_rates(struct sg_session *s, bool rcpt)
 
 /* malformed - an envelope address that does not parse */
 static bool malformed(struct sg_session *s, const char *command,
-                      const char *arg, enum stage stage, struct sg_verdict *v)
+                      const char *arg, enum sg_stage stage, struct sg_verdict *v)
 {
     struct sg_args args;
 
@@ -670,35 +584,20 @@ static const struct {
                            SG_SET_score_spf_permerror },
 };
 
-/* spf_reply - the SMTP reply of a refusing SPF result (RFC 7372 codes) */
+/* spf_reply - the reply of a refused SPF result: the domain's explanation
+ * for a fail, when it gave one; the result and why otherwise */
 static void spf_reply(const struct sg_spf_outcome *o, enum sg_event ev,
                       struct sg_verdict *v)
 {
-    const char *xcode = "5.7.23";
-    char text[1024], suffix[32];
-    size_t room;
+    struct sg_args reply;
 
-    if (v->action == SG_ACT_TEMPFAIL)
-        xcode = o->result == SG_SPF_TEMPERROR ? "4.4.3" : "4.7.23";
-    else if (o->result == SG_SPF_PERMERROR)
-        xcode = "5.7.24";
-    sg_strlcpy(v->code, v->action == SG_ACT_TEMPFAIL ? "451" : "550",
-               sizeof(v->code));
-    text[0] = '\0';
-    sg_strlcpy(v->xcode, xcode, sizeof(v->xcode));
-    if (o->result == SG_SPF_FAIL && o->explanation[0] != '\0')
-        snprintf(text, sizeof(text), "%s", o->explanation);
-    else
-        snprintf(text, sizeof(text), "SPF %s for %s from %s%s%s",
-                 sg_spf_result_name(o->result), o->identity, o->ip,
-                 o->reason[0] ? ": " : "", o->reason);
-    for (char *p = text; *p != '\0'; p++)
-        if (*p == '%')
-            *p = '_';
-    snprintf(suffix, sizeof(suffix), " [smtpguard %s]", sg_event_def(ev)->id);
-    room = sizeof(v->text) - strlen(suffix);
-    sg_strlcpy(v->text, text, room);
-    memcpy(v->text + strlen(v->text), suffix, strlen(suffix) + 1);
+    sg_args_init(&reply);
+    sg_args_add(&reply, "identity", "%s", o->identity);
+    sg_args_add(&reply, "ip", "%s", o->ip);
+    sg_args_add(&reply, "reason", "%s", o->reason);
+    if (o->result == SG_SPF_FAIL)
+        sg_args_add(&reply, "explanation", "%s", o->explanation);
+    sg_verdict_set(v, ev, v->action, SG_STAGE_MAIL, &reply);
 }
 
 /* spf_faults - a check lost to the worker pool says why (spfpool.h) */
@@ -809,13 +708,13 @@ static void check_spf(struct sg_session *s, struct sg_verdict *v)
 void sg_session_mail(struct sg_session *s, const char *sender,
                      struct sg_verdict *v)
 {
-    verdict_clear(v);
+    sg_verdict_clear(v);
     s->in_mail = true;
     s->rcpts = 0;
     s->sender_key[0] = '\0';
     s->sender_ok = sg_mailaddr_parse(sender, &s->sender) == SG_OK;
     if (!s->sender_ok) {
-        if (malformed(s, "MAIL FROM", sender, STAGE_MAIL, v))
+        if (malformed(s, "MAIL FROM", sender, SG_STAGE_MAIL, v))
             sg_pol_count_error(s, v);
         return;
     }
@@ -832,11 +731,11 @@ void sg_session_mail(struct sg_session *s, const char *sender,
         && s->sender.domain[0] != '\0')
         check_domain(s, s->sender.domain, v);
     if (!sg_verdict_refuses(v))
-        check_rates(s, false, STAGE_MAIL, v);
+        check_rates(s, false, SG_STAGE_MAIL, v);
     if (!sg_verdict_refuses(v))
         check_spf(s, v);
     if (!sg_verdict_refuses(v))
-        sg_pol_score_check(s, STAGE_OTHER, v);
+        sg_pol_score_check(s, SG_STAGE_OTHER, v);
     if (sg_verdict_refuses(v))
         sg_pol_count_error(s, v);
 }
@@ -871,7 +770,7 @@ static bool check_harvest(struct sg_session *s, struct sg_verdict *v)
     sg_args_add(&args, "ban_seconds", "%ld", expire);
     if (!sg_pol_fire(s, SG_EV_HARVEST, mode, "Harvest",
               sg_config_get(s->cfg, SG_SET_score_harvest), &args,
-              STAGE_RCPT, v))
+              SG_STAGE_RCPT, v))
         return false;
     {
         struct sg_ban ban = { .kind = SG_BAN_IP, .created = now,
@@ -969,7 +868,7 @@ static bool check_relay(struct sg_session *s, const struct sg_mailaddr *rcpt,
                                                   SG_SET_harvest_duration))
                           + 1 : 1);
         }
-        refused = sg_pol_fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
+        refused = sg_pol_fire(s, ev, mode, "Relay", weight, &args, SG_STAGE_RCPT, v);
         if (check_harvest(s, v))
             refused = true;
         return refused;
@@ -989,7 +888,7 @@ static bool check_relay(struct sg_session *s, const struct sg_mailaddr *rcpt,
         break;
     }
     /* Denied: the MailEnable-coded event, then the security log line. */
-    refused = sg_pol_fire(s, ev, mode, "Relay", weight, &args, STAGE_RCPT, v);
+    refused = sg_pol_fire(s, ev, mode, "Relay", weight, &args, SG_STAGE_RCPT, v);
     sg_args_init(&args);
     sg_args_add(&args, "ip", "%s", s->client);
     sg_args_add(&args, "sender", "%s", sender);
@@ -1015,7 +914,7 @@ static bool check_rcpt_count(struct sg_session *s, struct sg_verdict *v)
     return sg_pol_fire(s, SG_EV_RCPT_PER_MESSAGE,
                 sg_config_get(s->cfg, SG_SET_do_rcpt_rate), "RcptPerMessage",
                 sg_config_get(s->cfg, SG_SET_score_rcpt_rate), &args,
-                STAGE_RCPT, v);
+                SG_STAGE_RCPT, v);
 }
 
 void sg_session_rcpt(struct sg_session *s, const char *rcpt,
@@ -1024,9 +923,9 @@ void sg_session_rcpt(struct sg_session *s, const char *rcpt,
     struct sg_mailaddr r;
     char key[SG_MAILADDR_KEYMAX];
 
-    verdict_clear(v);
+    sg_verdict_clear(v);
     if (sg_mailaddr_parse(rcpt, &r) != SG_OK || r.null) {
-        if (malformed(s, "RCPT TO", rcpt, STAGE_RCPT, v))
+        if (malformed(s, "RCPT TO", rcpt, SG_STAGE_RCPT, v))
             sg_pol_count_error(s, v);
         return;
     }
@@ -1034,8 +933,8 @@ void sg_session_rcpt(struct sg_session *s, const char *rcpt,
     sg_rep_stage(s, SG_DNS_STAGE_RCPT, key, v);
     if (!sg_verdict_refuses(v) && !check_rcpt_count(s, v)
         && !check_relay(s, &r, key, mailer, v)
-        && !check_rates(s, true, STAGE_RCPT, v))
-        sg_pol_score_check(s, STAGE_OTHER, v);
+        && !check_rates(s, true, SG_STAGE_RCPT, v))
+        sg_pol_score_check(s, SG_STAGE_OTHER, v);
     if (sg_verdict_refuses(v)) {
         sg_pol_count_error(s, v);
         return;
@@ -1058,7 +957,7 @@ void sg_session_unknown(struct sg_session *s, const char *command,
     char cmd[64];
     long max = sg_config_get(s->cfg, SG_SET_max_errors);
 
-    verdict_clear(v);
+    sg_verdict_clear(v);
     /* Log the verb only: the rest may be anything, of any length. */
     snprintf(cmd, sizeof(cmd), "%.*s", (int) strcspn(command ? command : "",
                                                       " \t\r\n"),

@@ -17,20 +17,7 @@
 
 #include "catalogue.h"
 #include "engine.h"
-
-struct sg_verdict {
-    enum sg_action action;      /* NONE/ACCEPT/MONITOR/SCORE: go on */
-    enum sg_event event;        /* the event behind a refusal */
-    char code[4];               /* "421", "451", "452", "501", "550" */
-    char xcode[8];              /* "4.7.0", "5.1.1" */
-    char text[200];             /* reply text, carries the event ID */
-};
-
-/* True when the verdict refuses what the client asked. */
-static inline int sg_verdict_refuses(const struct sg_verdict *v)
-{
-    return v->action >= SG_ACT_REJECT;
-}
+#include "verdict.h"
 
 struct sg_session_info {
     const char *client_addr;    /* {client_addr} / connect address text */

@@ -63,18 +63,14 @@ struct sg_session {
     char spf_ar[640];           /* the spf= part of Authentication-Results */
 };
 
-enum stage { STAGE_CONNECT, STAGE_MAIL, STAGE_RCPT, STAGE_OTHER };
-
-void sg_pol_verdict_set(struct sg_verdict *v, enum sg_event ev,
-                        enum sg_action act, enum stage stage);
 void sg_pol_emit(const struct sg_session *s, enum sg_event ev,
                  enum sg_action act, const struct sg_args *args);
 void sg_pol_add_score(struct sg_session *s, const char *check, long weight);
 /* A check fired: apply its mode; true when the verdict now refuses. */
 bool sg_pol_fire(struct sg_session *s, enum sg_event ev, long mode,
                  const char *check, long weight, const struct sg_args *args,
-                 enum stage stage, struct sg_verdict *v);
-bool sg_pol_score_check(struct sg_session *s, enum stage stage,
+                 enum sg_stage stage, struct sg_verdict *v);
+bool sg_pol_score_check(struct sg_session *s, enum sg_stage stage,
                         struct sg_verdict *v);
 void sg_pol_count_error(struct sg_session *s, struct sg_verdict *v);
 

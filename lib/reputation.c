@@ -131,30 +131,17 @@ static void printable(const char *in, size_t len, char *out, size_t size)
     out[o] = '\0';
 }
 
-/* reply_text - `text` cut to fit, then the event ID, which must stay */
-static void reply_text(struct sg_verdict *v, const char *text,
-                       enum sg_event ev)
-{
-    char suffix[32];
-    size_t room;
-
-    snprintf(suffix, sizeof(suffix), " [smtpguard %s]", sg_event_def(ev)->id);
-    room = sizeof(v->text) - strlen(suffix);
-    sg_strlcpy(v->text, text, room);
-    memcpy(v->text + strlen(v->text), suffix, strlen(suffix) + 1);
-}
-
-static enum stage to_stage(enum sg_dns_stage st)
+static enum sg_stage to_stage(enum sg_dns_stage st)
 {
     switch (st) {
     case SG_DNS_STAGE_CONNECT:
-        return STAGE_CONNECT;
+        return SG_STAGE_CONNECT;
     case SG_DNS_STAGE_MAIL:
-        return STAGE_MAIL;
+        return SG_STAGE_MAIL;
     case SG_DNS_STAGE_RCPT:
-        return STAGE_RCPT;
+        return SG_STAGE_RCPT;
     default:
-        return STAGE_OTHER;
+        return SG_STAGE_OTHER;
     }
 }
 
@@ -228,7 +215,7 @@ static void one_zone(struct sg_session *s, size_t i, const char *rcpt,
     }
 }
 
-static bool dnsbl_verdict(struct sg_session *s, enum stage stage,
+static bool dnsbl_verdict(struct sg_session *s, enum sg_stage stage,
                           const char *rcpt, struct sg_verdict *v)
 {
     long mode = sg_config_get(s->cfg, SG_SET_do_dnsbl);
@@ -268,13 +255,13 @@ static bool dnsbl_verdict(struct sg_session *s, enum stage stage,
         return false;
     /* As Postfix words it, with the list's own reason. */
     if (v->action == SG_ACT_REJECT) {
-        char text[512];
+        struct sg_args reply;
 
-        sg_strlcpy(v->code, "554", sizeof(v->code));
-        snprintf(text, sizeof(text), "Service unavailable; client [%s] "
-                 "blocked using %s%s%s", s->client, zone,
-                 sum.reason[0] ? "; " : "", sum.reason);
-        reply_text(v, text, SG_EV_DNSBL_FAILED);
+        sg_args_init(&reply);
+        sg_args_add(&reply, "client", "%s", s->client);
+        sg_args_add(&reply, "zone", "%s", zone);
+        sg_args_add(&reply, "reason", "%s", sum.reason);
+        sg_verdict_set(v, v->event, v->action, stage, &reply);
     }
     return true;
 }
@@ -320,7 +307,7 @@ static enum rdns fcrdns(const struct sg_session *s, char *host, size_t size)
     return temp ? RDNS_TEMP : RDNS_MISMATCH;
 }
 
-static bool fcrdns_verdict(struct sg_session *s, enum stage stage,
+static bool fcrdns_verdict(struct sg_session *s, enum sg_stage stage,
                            struct sg_verdict *v)
 {
     static const char *const names[] = {
@@ -352,13 +339,11 @@ static bool fcrdns_verdict(struct sg_session *s, enum stage stage,
         return false;
     /* RFC 7372's codes for reverse DNS, Postfix's wording. */
     if (v->action == SG_ACT_REJECT || v->action == SG_ACT_TEMPFAIL) {
-        sg_strlcpy(v->code, temp ? "450" : "550", sizeof(v->code));
-        sg_strlcpy(v->xcode, temp ? "4.7.25" : "5.7.25", sizeof(v->xcode));
-        char text[160];
+        struct sg_args reply;
 
-        snprintf(text, sizeof(text), "Client host rejected: cannot find "
-                 "your %shostname, [%s]", temp ? "" : "reverse ", s->client);
-        reply_text(v, text, temp ? SG_EV_RDNS_TEMPERROR : SG_EV_RDNS_FAILED);
+        sg_args_init(&reply);
+        sg_args_add(&reply, "client", "%s", s->client);
+        sg_verdict_set(v, v->event, v->action, stage, &reply);
     }
     return true;
 }

@@ -120,24 +120,26 @@ static sfsistat milter_apply(SMFICTX *ctx, const struct sg_verdict *v)
 /* shutting_down - the reply while the daemon stops */
 static sfsistat shutting_down(SMFICTX *ctx)
 {
-    smfi_setreply(ctx, "421", "4.3.2", "Policy service restarting, try "
-                  "again later");
-    return SMFIS_TEMPFAIL;
+    struct sg_verdict v;
+
+    sg_verdict_shutting_down(&v);
+    return milter_apply(ctx, &v);
 }
 
 static sfsistat internal_error(SMFICTX *ctx, struct sg_engine *eng,
                                const char *where)
 {
     struct sg_args args;
+    struct sg_verdict v;
 
     sg_args_init(&args);
     sg_args_add(&args, "where", "%s", where);
     sg_args_add(&args, "detail", "no session state for this connection");
     sg_log_event(eng->log, SG_EV_INTERNAL_ERROR, SG_ACT_TEMPFAIL, NULL,
                  &args);
-    smfi_setreply(ctx, "451", "4.3.0", "Temporary local problem, try again "
-                  "later [smtpguard 00290010]");
-    return SMFIS_TEMPFAIL;
+    sg_verdict_set(&v, SG_EV_INTERNAL_ERROR, SG_ACT_TEMPFAIL, SG_STAGE_OTHER,
+                   NULL);
+    return milter_apply(ctx, &v);
 }
 
 /* client_addr - address text from the connect info, else the macro */

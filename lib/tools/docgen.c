@@ -9,6 +9,7 @@
 
 #include "catalogue.h"
 #include "config.h"
+#include "verdict.h"
 
 static void upper(const char *s, char *out, size_t size)
 {
@@ -62,6 +63,34 @@ static void cell(const char *text, int code)
         fputc('`', stdout);
 }
 
+/*
+ * smtp_reply - what the client is told when the event refuses: for its
+ * default action, and for reject and tempfail where its row gives codes of
+ * their own (checks whose action is a setting, such as SPF's)
+ */
+static void smtp_reply(const struct sg_event_def *e)
+{
+    static const enum sg_action acts[] = { SG_ACT_REJECT, SG_ACT_TEMPFAIL,
+                                           SG_ACT_CLOSE };
+    bool rej = false, temp = false, row = sg_verdict_row(e->event, &rej,
+                                                         &temp);
+    int shown = 0;
+
+    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
+        char buf[600];
+
+        if (e->action != acts[i] && !(row && acts[i] == SG_ACT_REJECT && rej)
+            && !(row && acts[i] == SG_ACT_TEMPFAIL && temp))
+            continue;
+        sg_verdict_describe(e->event, acts[i], buf, sizeof(buf));
+        fputs(shown++ ? "<br>" : "| SMTP Reply | ", stdout);
+        printf("%s: ", sg_action_name(acts[i]));
+        cell(buf, 1);
+    }
+    if (shown)
+        puts(" |");
+}
+
 static void log_reference(void)
 {
     char sev[16];
@@ -80,6 +109,14 @@ static void log_reference(void)
          "events. Values holding spaces or special characters are quoted, "
          "with `\\\"`, `\\\\`\nand `\\xHH` escapes. Operators may override "
          "an event's severity and action in the\n`catalogue` table.\n");
+    puts("`SMTP Reply` is what the client is told when the event refuses: "
+         "for the event's action,\nand for reject and tempfail where the "
+         "check's action is a setting (SPF's, for one).\n`<name>` is a "
+         "value of the session (made safe for a reply line), `{A}` is A "
+         "only\nwhen its values are there, `{A|B}` A if so, else B. A long "
+         "text is cut so that it\nand its `[smtpguard ID]` fit in 200 "
+         "characters; a syntax refusal of the sender (MAIL) says\nX.1.7 where the table "
+         "says X.1.3 (RFC 3463).\n");
     puts("## ID scheme\n");
     puts("| Range | Facility | Notes |\n|---|---|---|");
     puts("| 0020xxxx | SMTP_SESSION | Session limits and mail rates. "
@@ -130,6 +167,7 @@ static void log_reference(void)
             fputs("| Recommended Action | ", stdout);
             cell(e->recommended, 0);
             puts(" |");
+            smtp_reply(e);
             printf("| Revision | %d |\n", e->revision);
             fputs("| Parameters | ", stdout);
             list(e->params);

@@ -28,6 +28,7 @@ int main(int argc, char **argv)
     srunner_add_suite(sr, dns_suite());
     srunner_add_suite(sr, spf_suite());
     srunner_add_suite(sr, spfpool_suite());
+    srunner_add_suite(sr, verdict_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -58,5 +58,6 @@ Suite *dnsbl_suite(void);
 Suite *dns_suite(void);
 Suite *spf_suite(void);
 Suite *spfpool_suite(void);
+Suite *verdict_suite(void);
 
 #endif /* SG_TESTUTIL_H */
