@@ -1,8 +1,8 @@
 /*
  * policy_int.h - what the policy modules share: the session as they all
  * see it and the helpers that turn a check's finding into events, scores
- * and verdicts. Internal to lib/ (policy.c, reputation.c); the milter
- * layer sees only policy.h.
+ * and verdicts. Internal to lib/ (session.c and the check_*.c files); the
+ * milter layer sees only policy.h.
  *
  * Thread-safety: as policy.h: one session, one thread at a time.
  */
@@ -74,7 +74,37 @@ bool sg_pol_score_check(struct sg_session *s, enum sg_stage stage,
                         struct sg_verdict *v);
 void sg_pol_count_error(struct sg_session *s, struct sg_verdict *v);
 
-/* reputation.c: DNSBL/DNSWL and forward-confirmed reverse DNS. */
+/*
+ * The checks (check_*.c), called by session.c stage by stage. Each returns
+ * true when its verdict refuses (v is then set) and false to go on.
+ */
+/* check_limits.c */
+bool sg_chk_lists(struct sg_session *s, struct sg_verdict *v);
+bool sg_chk_db(struct sg_session *s, struct sg_verdict *v);
+bool sg_chk_ban(struct sg_session *s, struct sg_verdict *v);
+bool sg_chk_frequency(struct sg_session *s, struct sg_verdict *v);
+bool sg_chk_concurrency(struct sg_session *s, struct sg_verdict *v);
+bool sg_chk_domain(struct sg_session *s, const char *domain,
+                   struct sg_verdict *v);
+bool sg_chk_harvest(struct sg_session *s, struct sg_verdict *v);
+/* check_rates.c: limits of rates apply to this client (an address, not
+ * exempt); the per-minute rates; counting what was accepted; recipients
+ * per message */
+bool sg_chk_limited(const struct sg_session *s);
+bool sg_chk_rates(struct sg_session *s, bool rcpt, enum sg_stage stage,
+                  struct sg_verdict *v);
+void sg_chk_count_rates(struct sg_session *s, bool rcpt);
+bool sg_chk_rcpt_count(struct sg_session *s, struct sg_verdict *v);
+/* check_relay.c */
+bool sg_chk_relay(struct sg_session *s, const struct sg_mailaddr *rcpt,
+                  const char *rcpt_mailer, const char *rcpt_text,
+                  struct sg_verdict *v);
+/* check_spf.c: the SPF verdict, and the header values it leaves; the name
+ * this server reports results under (authservId, the MTA's, this host's) */
+void sg_chk_spf(struct sg_session *s, struct sg_verdict *v);
+void sg_chk_receiver(const struct sg_session *s, char *buf, size_t size);
+
+/* check_dns.c: DNSBL/DNSWL and forward-confirmed reverse DNS. */
 void sg_rep_start(struct sg_session *s);
 /* Progress without waiting (follow-up queries); at the configured stage
  * (dnsCheckStage) or later, wait for the answers and give the verdict. */

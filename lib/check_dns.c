@@ -1,5 +1,5 @@
 /*
- * reputation.c - the client's DNS reputation: DNSBL/DNSWL zones and
+ * check_dns.c - the client's DNS reputation: DNSBL/DNSWL zones and
  * forward-confirmed reverse DNS
  *
  * The lookups start when the client connects (one batch: an A query per
