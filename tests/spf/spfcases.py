@@ -28,6 +28,14 @@ FIXED = [
     ('digits-all', '192.0.2.4', 'h.digits-all.test', 'a@digits-all.test',
      {'digits-all.test': [('TXT', ['v=spf1 a:%{d2}.x.test -all'])],
       'digits-all.test.x.test': [('A', '192.0.2.4')]}, 'pass', 'pass'),
+    # every MX host is looked up (5.4); one that fails is a temperror (5),
+    # even after one that matched
+    ('mx-servfail', '192.0.2.5', 'h.mx-servfail.test', 'a@mx-servfail.test',
+     {'mx-servfail.test': [('TXT', ['v=spf1 mx -all']),
+                           ('MX', (10, 'good.mx-servfail.test')),
+                           ('MX', (20, 'bad.mx-servfail.test'))],
+      'good.mx-servfail.test': [('A', '192.0.2.5')],
+      'bad.mx-servfail.test': ['SERVFAIL']}, 'temperror', 'temperror'),
 ]
 
 

@@ -206,21 +206,12 @@ def libspf2_delim(case, sg, py):
         any(RE_BAD_DELIM.search(t) for t in _texts(case))
 
 
-def servfail(case, sg, py):
-    """OPEN: a SERVFAIL in the case and a temperror on one side only
-    (smtpguard goes on after some failed lookups that RFC 7208 5 makes
-    a temperror at once, and the other way round)."""
-    return 'temperror' in (sg['result'], py['result']) and \
-        any('SERVFAIL' in recs for recs in case.zone.values())
-
-
 KNOWN = [
     ('pyspf-void-subquery', VoidPerTerm),
     ('pyspf-zero-digit', zero_digit),
     ('pyspf-uppercase-R', upper_r),
     ('exp-domain-case', exp_case),
     ('OPEN-libspf2-delimiter', libspf2_delim),
-    ('OPEN-temperror-handling', servfail),
 ]
 
 

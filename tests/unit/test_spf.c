@@ -406,18 +406,22 @@ START_TEST(test_nonsense_answer_is_temperror)
 }
 END_TEST
 
-/* A zone in memory, through the asker interface: name, type, answer. */
+/* A zone in memory, through the asker interface: name, type, answer
+ * (all the entries of a name and type, in order). An entry of type 0
+ * makes every lookup of the name a SERVFAIL. */
 struct zentry {
     const char *name;
     uint16_t type;
-    const char *text;           /* TXT/MX/PTR: the one record; A: address */
+    const char *text;           /* TXT/MX/PTR: one record; A/AAAA: address */
 };
+
+#define ZONE_RRS 4              /* records per answer */
 
 struct zone_asker {
     const struct zentry *z;
     struct sg_dns_answer ans[64];
-    struct sg_dns_rr rr[64];
-    char text[64][SG_DNS_NAME_MAX];
+    struct sg_dns_rr rr[64][ZONE_RRS];
+    char text[64][ZONE_RRS][SG_DNS_NAME_MAX];
     size_t n, asked;
 };
 
@@ -425,8 +429,8 @@ static const struct sg_dns_answer *zone_ask(void *arg, const char *name,
                                             uint16_t type, bool *refused)
 {
     struct zone_asker *za = arg;
-    struct sg_dns_answer *a = &za->ans[za->n % 64];
     size_t slot = za->n++ % 64;
+    struct sg_dns_answer *a = &za->ans[slot];
     bool named = false;
 
     *refused = false;
@@ -434,34 +438,119 @@ static const struct sg_dns_answer *zone_ask(void *arg, const char *name,
     memset(a, 0, sizeof(*a));
     sg_strlcpy(a->name, name, sizeof(a->name));
     a->qtype = type;
-    a->status = SG_DNS_NXDOMAIN;
+    a->rr = za->rr[slot];
     for (const struct zentry *e = za->z; e->name != NULL; e++) {
-        struct sg_dns_rr *r = &za->rr[slot];
+        struct sg_dns_rr *r = &za->rr[slot][a->nrr];
 
         if (strcmp(e->name, name) != 0)
             continue;
         named = true;
-        if (e->type != type)
+        if (e->type == 0) {
+            a->status = SG_DNS_SERVFAIL;
+            a->nrr = 0;
+            return a;
+        }
+        if (e->type != type || a->nrr == ZONE_RRS)
             continue;
         memset(r, 0, sizeof(*r));
         r->type = type;
         r->ttl = 60;
-        if (type == SG_DNS_T_A) {
+        if (type == SG_DNS_T_A || type == SG_DNS_T_AAAA) {
             ck_assert_int_eq(sg_addr_parse(e->text, &r->addr), SG_OK);
         } else {
-            sg_strlcpy(za->text[slot], e->text, sizeof(za->text[slot]));
-            r->text = za->text[slot];
+            sg_strlcpy(za->text[slot][a->nrr], e->text,
+                       sizeof(za->text[slot][a->nrr]));
+            r->text = za->text[slot][a->nrr];
             r->len = strlen(r->text);
         }
-        a->status = SG_DNS_OK;
-        a->nrr = 1;
-        a->rr = r;
-        return a;
+        a->nrr++;
     }
-    if (named)
-        a->status = SG_DNS_NODATA;
+    a->status = a->nrr > 0 ? SG_DNS_OK : named ? SG_DNS_NODATA
+        : SG_DNS_NXDOMAIN;
     return a;
 }
+
+/* zone_check - one check of sender a@DOMAIN from ip in zone z */
+static void zone_check(const struct zentry *z, const char *ip_text,
+                       const char *domain, struct sg_spf_outcome *out)
+{
+    static struct zone_asker za;
+    struct sg_spf_asker asker = { zone_ask, &za };
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+    char addr[300];
+
+    memset(&za, 0, sizeof(za));
+    za.z = z;
+    snprintf(addr, sizeof(addr), "a@%s", domain);
+    ck_assert_int_eq(sg_addr_parse(ip_text, &ip), SG_OK);
+    ck_assert_int_eq(sg_mailaddr_parse(addr, &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", out);
+}
+
+/*
+ * RFC 7208 5: a DNS error during the evaluation ends it with temperror,
+ * whatever a later term (or another MX host) would have said; 5.4: every
+ * MX host is looked up. Not so for ptr (5.5: an error of the PTR lookup
+ * is no match, of a name's address lookup skips the name), nor for the
+ * explanation after a fail (6.2: no explanation).
+ */
+START_TEST(test_dns_error_is_temperror)
+{
+    static const struct zentry zone[] = {
+        /* the MX host that fails comes after one that matches */
+        { "mx.t", SG_DNS_T_TXT, "v=spf1 mx -all" },
+        { "mx.t", SG_DNS_T_MX, "good.h.t" },
+        { "mx.t", SG_DNS_T_MX, "bad.h.t" },
+        { "good.h.t", SG_DNS_T_A, "192.0.2.1" },
+        { "bad.h.t", 0, NULL },
+        { "mx6.t", SG_DNS_T_TXT, "v=spf1 mx//0 -all" },
+        { "mx6.t", SG_DNS_T_MX, "good.h.t" },
+        { "mx6.t", SG_DNS_T_MX, "bad.h.t" },
+        { "good.h.t", SG_DNS_T_AAAA, "2001:db8::1" },
+        /* a failed term before the one that matches */
+        { "first.t", SG_DNS_T_TXT, "v=spf1 a:bad.h.t ip4:192.0.2.1 -all" },
+        { "inc.t", SG_DNS_T_TXT, "v=spf1 include:bad.h.t +all" },
+        /* ptr: the PTR lookup fails: no match */
+        { "ptr.t", SG_DNS_T_TXT, "v=spf1 ptr:ptr.t -all" },
+        { "1.2.0.192.in-addr.arpa", 0, NULL },
+        /* ptr: one name's address lookup fails: skipped */
+        { "ptr2.t", SG_DNS_T_TXT, "v=spf1 ptr:ptr2.t -all" },
+        { "2.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "bad.h.t" },
+        { "2.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "n.ptr2.t" },
+        { "n.ptr2.t", SG_DNS_T_A, "192.0.2.2" },
+        /* %{p}: the PTR lookup fails: "unknown" */
+        { "p.t", SG_DNS_T_TXT, "v=spf1 exists:%{p}.p.t -all" },
+        { "unknown.p.t", SG_DNS_T_A, "127.0.0.2" },
+        /* the explanation fails: a fail without one */
+        { "exp.t", SG_DNS_T_TXT, "v=spf1 -all exp=bad.h.t" },
+        { NULL, 0, NULL },
+    };
+    static const struct {
+        const char *ip, *domain;
+        enum sg_spf_result want;
+    } cases[] = {
+        { "192.0.2.1", "mx.t", SG_SPF_TEMPERROR },
+        { "2001:db8::1", "mx6.t", SG_SPF_TEMPERROR },
+        { "192.0.2.1", "first.t", SG_SPF_TEMPERROR },
+        { "192.0.2.1", "inc.t", SG_SPF_TEMPERROR },
+        { "192.0.2.1", "ptr.t", SG_SPF_FAIL },
+        { "192.0.2.2", "ptr2.t", SG_SPF_PASS },
+        { "192.0.2.1", "p.t", SG_SPF_PASS },
+        { "192.0.2.1", "exp.t", SG_SPF_FAIL },
+    };
+    struct sg_spf_outcome out;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        zone_check(zone, cases[i].ip, cases[i].domain, &out);
+        ck_assert_msg(out.result == cases[i].want, "%s: got %s (%s), want "
+                      "%s", cases[i].domain, sg_spf_result_name(out.result),
+                      out.reason, sg_spf_result_name(cases[i].want));
+    }
+    zone_check(zone, "192.0.2.1", "exp.t", &out);
+    ck_assert_str_eq(out.explanation, "");
+}
+END_TEST
 
 /*
  * RFC 7208 4.6.4: the address lookups of an mx term's names belong to
@@ -633,6 +722,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_unusable_identity_named);
     tcase_add_test(tc, test_nonsense_answer_is_temperror);
     tcase_add_test(tc, test_mx_names_counted_per_term);
+    tcase_add_test(tc, test_dns_error_is_temperror);
     suite_add_tcase(s, tc);
     return s;
 }
