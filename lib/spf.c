@@ -61,6 +61,7 @@ struct ctx {
     const struct sg_dns_answer *sub_ans[MAX_SUBNAMES];
     char rev[SG_DNS_NAME_MAX];  /* the client's reverse name */
     bool client_v4;
+    unsigned char client_addr[16];
     SPF_request_t *req;
     char exp_target[SG_DNS_NAME_MAX];   /* exp=, expanded by libspf2 */
     char exp_domain[SG_DNS_NAME_MAX];   /* %{d} of the explanation */
@@ -285,6 +286,31 @@ static void count(struct ctx *c, uint16_t type, const char *name,
         set_perm(c, "more than 2 void lookups");
 }
 
+static void validated(struct ctx *c, const char *domain, bool term,
+                      char *buf, size_t size);
+
+/*
+ * expand_delims - the macros with the delimiters "," or "/", which
+ * libspf2 refuses, expanded by us (sg_spf_macro_delims). A %{p} among
+ * them is found here, when the record arrives, rather than when its term
+ * is evaluated: its lookups are counted now (so a match before the term
+ * does not spare them), and its DNS errors are "unknown" either way
+ * (7.3), so the result differs only near the lookup limits. %{p} is
+ * "do not use" (7.3), and with such delimiters rarer still.
+ */
+static void expand_delims(struct ctx *c, const char *domain, char *txt,
+                          size_t size)
+{
+    char p[SG_DNS_NAME_MAX];
+
+    if ((sg_spf_macro_delims(txt, size, c->macro) & 1u << ('p' - 'a')) == 0)
+        return;
+    validated(c, domain, true, p, sizeof(p));
+    c->macro['p' - 'a'] = p;
+    sg_spf_macro_delims(txt, size, c->macro);
+    c->macro['p' - 'a'] = NULL;
+}
+
 static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, struct ctx *c,
                                 const char *domain, ns_type type,
                                 const struct sg_dns_answer *a, int only)
@@ -338,6 +364,7 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, struct ctx *c,
             c->macro['d' - 'a'] = domain;
             sg_spf_record_for_libspf2(r->text, r->len, client_v4,
                                       rr->rr[n]->txt, len);
+            expand_delims(c, domain, rr->rr[n]->txt, len);
             sg_spf_macro_digits(rr->rr[n]->txt, c->macro);
         }
         else
@@ -619,25 +646,56 @@ static bool identity(const struct sg_mailaddr *sender, const char *helo,
     return true;
 }
 
-/* validated - %{p}: a PTR name of the client that leads back to it */
-static void validated(struct ctx *c, const struct sg_addr *ip, char *buf,
-                      size_t size)
+/* subdomain_of - name is domain or under it */
+static bool subdomain_of(const char *name, const char *domain)
+{
+    size_t n = strlen(name), m = strlen(domain);
+
+    return n >= m && strcasecmp(name + n - m, domain) == 0 &&
+        (n == m || name[n - m - 1] == '.');
+}
+
+/*
+ * validated - %{p} (RFC 7208 7.3): a PTR name of the client that leads
+ * back to it (5.5), the domain itself or one under it first; "unknown"
+ * when there is none or a lookup fails. Counted (as term = true) when it
+ * stands for libspf2's own expansion: 4.6.4 counts the PTR lookup of %{p}
+ * among the 10, and a void answer as a void lookup.
+ */
+static void validated(struct ctx *c, const char *domain, bool term,
+                      char *buf, size_t size)
 {
     const struct sg_dns_answer *ptr = ask(c, c->rev, SG_DNS_T_PTR);
+    uint16_t want = c->client_v4 ? SG_DNS_T_A : SG_DNS_T_AAAA;
+    size_t alen = c->client_v4 ? 4 : 16;
+    int best = -1;
 
     snprintf(buf, size, "unknown");
+    if (term && ++c->terms > MAX_TERMS)
+        set_perm(c, "more than 10 DNS lookups");
+    if (term && ptr != NULL && (ptr->status == SG_DNS_NXDOMAIN ||
+                                ptr->status == SG_DNS_NODATA) &&
+        ++c->voids > MAX_VOIDS)
+        set_perm(c, "more than 2 void lookups");
     for (size_t k = 0; ptr != NULL && ptr->status == SG_DNS_OK &&
-         k < ptr->nrr && k < MAX_SUBNAMES; k++) {
-        const struct sg_dns_answer *f = ask(c, ptr->rr[k].text,
-                                            ip->family == AF_INET
-                                            ? SG_DNS_T_A : SG_DNS_T_AAAA);
+         k < ptr->nrr && k < MAX_SUBNAMES && best != 0; k++) {
+        const char *name = ptr->rr[k].text;
+        const struct sg_dns_answer *f;
+        int rank;
 
+        if (name == NULL)
+            continue;
+        rank = strcasecmp(name, domain) == 0 ? 0
+            : subdomain_of(name, domain) ? 1 : 2;
+        if (best >= 0 && rank >= best)
+            continue;
+        f = ask(c, name, want);
         for (size_t j = 0; f != NULL && f->status == SG_DNS_OK &&
              j < f->nrr; j++)
-            if (memcmp(f->rr[j].addr.b, ip->b,
-                       ip->family == AF_INET ? 4 : 16) == 0) {
-                snprintf(buf, size, "%s", ptr->rr[k].text);
-                return;
+            if (memcmp(f->rr[j].addr.b, c->client_addr, alen) == 0) {
+                snprintf(buf, size, "%s", name);
+                best = rank;
+                break;
             }
     }
 }
@@ -719,7 +777,8 @@ static void macro_value(struct ctx *c, const struct sg_addr *ip,
         snprintf(buf, size, "%lld", (long long) time(NULL));
         break;
     default:                    /* p */
-        validated(c, ip, buf, size);
+        validated(c, c->exp_domain[0] ? c->exp_domain : o->domain, false,
+                  buf, size);
         break;
     }
 }
@@ -868,6 +927,7 @@ void sg_spf_eval(const struct sg_spf_asker *asker,
     c.out = out;
     c.asker = asker;
     c.client_v4 = client->family == AF_INET;
+    memcpy(c.client_addr, client->b, c.client_v4 ? 4 : 16);
     sg_addr_format(client, out->ip, sizeof(out->ip));
     if (helo != NULL)
         sg_strlcpy(out->helo, helo, sizeof(out->helo));

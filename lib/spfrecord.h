@@ -71,6 +71,19 @@ size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
  */
 void sg_spf_macro_digits(char *rec, const char *const values[26]);
 
+/*
+ * libspf2 1.2.10 refuses the delimiters "," and "/" that RFC 7208 7.1
+ * allows. Each macro of a record rewritten by sg_spf_record_for_libspf2()
+ * that has one of them and a known value (values as for
+ * sg_spf_macro_digits) is expanded here (7.3) and written into the record
+ * as text; rec has room for size bytes, and a macro whose expansion does
+ * not fit stays as it is. Returns the letters (bit letter - 'a') of such
+ * macros whose value is unknown (NULL), to be expanded in a second call
+ * once the caller has the value (%{p}).
+ */
+unsigned sg_spf_macro_delims(char *rec, size_t size,
+                             const char *const values[26]);
+
 /* Marks on exists: names for the /0 forms libspf2 refuses: NAME + mark
  * exists when NAME has an MX host with an A (MX4) or AAAA (MX6) record, or
  * has an AAAA record itself (A6). ".invalid" never resolves (RFC 6761). */

@@ -36,6 +36,10 @@ FIXED = [
                            ('MX', (20, 'bad.mx-servfail.test'))],
       'good.mx-servfail.test': [('A', '192.0.2.5')],
       'bad.mx-servfail.test': ['SERVFAIL']}, 'temperror', 'temperror'),
+    # the delimiters , and / (7.1), which libspf2 refuses
+    ('delim-comma', '192.0.2.6', 'h.delim.test', 'a@delim.test',
+     {'delim.test': [('TXT', ['v=spf1 a:%{d1,}.x.test -all'])],
+      'delim.test.x.test': [('A', '192.0.2.6')]}, 'pass', 'pass'),
 ]
 
 

@@ -158,7 +158,6 @@ class VoidPerTerm(spf.query):
 
 RE_UPPER_R = re.compile(r'(%\{[a-zA-Z][0-9]*)R')
 RE_ZERO = re.compile(r'%\{[a-zA-Z]0+[^0-9]')
-RE_BAD_DELIM = re.compile(r'%\{[a-zA-Z][0-9]*[rR]?[.+=_-]*[,/][^}]*\}')
 
 
 def _texts(case):
@@ -199,19 +198,11 @@ def exp_case(case, sg, py):
     return compare(sg, py, fold=True) is None
 
 
-def libspf2_delim(case, sg, py):
-    """OPEN smtpguard bug: libspf2 refuses the delimiters "," and "/"."""
-    return sg['result'] == 'permerror' and \
-        sg.get('reason') == 'record not usable' and \
-        any(RE_BAD_DELIM.search(t) for t in _texts(case))
-
-
 KNOWN = [
     ('pyspf-void-subquery', VoidPerTerm),
     ('pyspf-zero-digit', zero_digit),
     ('pyspf-uppercase-R', upper_r),
     ('exp-domain-case', exp_case),
-    ('OPEN-libspf2-delimiter', libspf2_delim),
 ]
 
 

@@ -677,6 +677,83 @@ START_TEST(test_macro_digits)
 }
 END_TEST
 
+/* The delimiters "," and "/" (RFC 7208 7.1), which libspf2 refuses: such
+ * macros of a known value are expanded (7.3: parts rejoined with ".",
+ * empty parts kept), as record text; unknown ones are reported. */
+START_TEST(test_macro_delims)
+{
+    static const struct {
+        const char *in, *out;
+        unsigned unknown;
+    } cases[] = {
+        { "v=spf1 exists:%{l1,}.x.test -all", "v=spf1 exists:c.x.test -all",
+          0 },
+        { "v=spf1 exists:%{lr,}.x.test", "v=spf1 exists:c.b..a.x.test", 0 },
+        { "v=spf1 exists:%{l,/}.x.test", "v=spf1 exists:a.b..c.x.test", 0 },
+        { "v=spf1 a:%{d/}.x.test a:%{d2,.}", "v=spf1 a:sub.example.com.x.test"
+          " a:example.com", 0 },
+        { "v=spf1 a:%{d.}.x.test", "v=spf1 a:%{d.}.x.test", 0 },
+        { "v=spf1 exists:%{S,}.x.test", "v=spf1 exists:q%%20r%%25s%%40"
+          "sub.example.com.x.test", 0 },
+        { "v=spf1 exists:%{s,}.x.test", "v=spf1 exists:q%_r%%s@"
+          "sub.example.com.x.test", 0 },
+        { "v=spf1 exists:%{p,}.%{i/}.x.test", "v=spf1 exists:%{p,}.192.0.2.1"
+          ".x.test", 1u << ('p' - 'a') },
+        { "v=spf1 exp=%%{d,} exists:%{ir./}", "v=spf1 exp=%%{d,} exists:"
+          "1.2.0.192", 0 },
+    };
+    const char *values[26] = { NULL };
+    char buf[256], small[40];
+
+    values['d' - 'a'] = "sub.example.com";
+    values['l' - 'a'] = "a,b/,c";
+    values['i' - 'a'] = "192.0.2.1";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        values['s' - 'a'] = strstr(cases[i].in, "%{s") ||
+            strstr(cases[i].in, "%{S") ? "q r%s@sub.example.com" : NULL;
+        if (i < 3)
+            values['l' - 'a'] = i == 0 ? "a,b,c" : i == 1 ? "a,,b,c"
+                : "a,b/,c";
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        ck_assert_uint_eq(sg_spf_macro_delims(buf, sizeof(buf), values),
+                          cases[i].unknown);
+        ck_assert_str_eq(buf, cases[i].out);
+    }
+    /* an expansion that does not fit leaves the macro as it was */
+    values['l' - 'a'] = "a-very-long-local-part,that-goes-on";
+    snprintf(small, sizeof(small), "v=spf1 exists:%%{l,}.x.test");
+    sg_spf_macro_delims(small, sizeof(small), values);
+    ck_assert_str_eq(small, "v=spf1 exists:%{l,}.x.test");
+}
+END_TEST
+
+/* %{p} with such a delimiter: found by our layer, the name under the
+ * domain first (7.3), "unknown" without one */
+START_TEST(test_p_with_delims)
+{
+    static const struct zentry zone[] = {
+        { "p.t", SG_DNS_T_TXT, "v=spf1 exists:%{p1,}.x.t exists:%{p2/}.y.t "
+          "-all" },
+        { "1.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "elsewhere.test" },
+        { "1.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "n.p.t" },
+        { "elsewhere.test", SG_DNS_T_A, "192.0.2.1" },
+        { "n.p.t", SG_DNS_T_A, "192.0.2.1" },
+        { "n.p.t.x.t", SG_DNS_T_A, "127.0.0.2" },
+        { "q.t", SG_DNS_T_TXT, "v=spf1 exists:%{p,}.x.t -all" },
+        { "unknown.x.t", SG_DNS_T_A, "127.0.0.2" },
+        { NULL, 0, NULL },
+    };
+    struct sg_spf_outcome out;
+
+    zone_check(zone, "192.0.2.1", "p.t", &out);
+    ck_assert_msg(out.result == SG_SPF_PASS, "%s (%s)",
+                  sg_spf_result_name(out.result), out.reason);
+    zone_check(zone, "192.0.2.9", "q.t", &out);     /* no PTR */
+    ck_assert_msg(out.result == SG_SPF_PASS, "%s (%s)",
+                  sg_spf_result_name(out.result), out.reason);
+}
+END_TEST
+
 START_TEST(test_headers)
 {
     struct sg_spf_outcome o;
@@ -716,6 +793,8 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_exp_strings);
     tcase_add_test(tc, test_rewrite_for_libspf2);
     tcase_add_test(tc, test_macro_digits);
+    tcase_add_test(tc, test_macro_delims);
+    tcase_add_test(tc, test_p_with_delims);
     tcase_add_test(tc, test_explanations_kept_from_libspf2);
     tcase_add_test(tc, test_exp_target_never_reaches_libspf2);
     tcase_add_test(tc, test_headers);
