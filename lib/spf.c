@@ -62,6 +62,7 @@ struct ctx {
     char rev[SG_DNS_NAME_MAX];  /* the client's reverse name */
     bool client_v4;
     unsigned char client_addr[16];
+    bool p_counted;             /* %{p}'s PTR lookup counted */
     SPF_request_t *req;
     char exp_target[SG_DNS_NAME_MAX];   /* exp=, expanded by libspf2 */
     char exp_domain[SG_DNS_NAME_MAX];   /* %{d} of the explanation */
@@ -293,10 +294,10 @@ static void validated(struct ctx *c, const char *domain, bool term,
  * expand_delims - the macros with the delimiters "," or "/", which
  * libspf2 refuses, expanded by us (sg_spf_macro_delims). A %{p} among
  * them is found here, when the record arrives, rather than when its term
- * is evaluated: its lookups are counted now (so a match before the term
- * does not spare them), and its DNS errors are "unknown" either way
- * (7.3), so the result differs only near the lookup limits. %{p} is
- * "do not use" (7.3), and with such delimiters rarer still.
+ * is evaluated: its PTR lookup is counted now, once per check (4.6.4
+ * counts it among the 10), so a match before the term does not spare
+ * it; its DNS errors give "unknown" (7.3) either way. %{p} is "do not
+ * use" (7.3), and with such delimiters rarer still.
  */
 static void expand_delims(struct ctx *c, const char *domain, char *txt,
                           size_t size)
@@ -305,7 +306,8 @@ static void expand_delims(struct ctx *c, const char *domain, char *txt,
 
     if ((sg_spf_macro_delims(txt, size, c->macro) & 1u << ('p' - 'a')) == 0)
         return;
-    validated(c, domain, true, p, sizeof(p));
+    validated(c, domain, !c->p_counted, p, sizeof(p));
+    c->p_counted = true;
     c->macro['p' - 'a'] = p;
     sg_spf_macro_delims(txt, size, c->macro);
     c->macro['p' - 'a'] = NULL;
@@ -783,7 +785,8 @@ static void macro_value(struct ctx *c, const struct sg_addr *ip,
     }
 }
 
-/* transform - keep the rightmost `keep` parts, reversed if asked */
+/* transform - RFC 7208 7.3: split at the delimiters (empty parts kept),
+ * reversed if asked, the rightmost `keep` parts, rejoined with "." */
 static void transform(char *v, size_t size, int keep, bool rev,
                       const char *delims)
 {
@@ -792,13 +795,12 @@ static void transform(char *v, size_t size, int keep, bool rev,
     size_t o = 0;
 
     snprintf(tmp, sizeof(tmp), "%s", v);
-    for (char *p = tmp, *save = NULL; n < 128; p = NULL) {
-        char *t = strtok_r(p, delims, &save);
-
-        if (t == NULL)
-            break;
-        part[n++] = t;
-    }
+    part[n++] = tmp;
+    for (char *p = tmp; *p != '\0' && n < 128; p++)
+        if (strchr(delims, *p) != NULL) {
+            *p = '\0';
+            part[n++] = p + 1;
+        }
     if (rev)
         for (int i = 0; i < n / 2; i++) {
             char *x = part[i];
@@ -807,9 +809,10 @@ static void transform(char *v, size_t size, int keep, bool rev,
             part[n - 1 - i] = x;
         }
     v[0] = '\0';
-    for (int i = keep > 0 && keep < n ? n - keep : 0; i < n; i++)
+    for (int i = keep > 0 && keep < n ? n - keep : 0, first = i;
+         i < n && o < size; i++)
         o += (size_t) snprintf(v + o, o < size ? size - o : 0, "%s%s",
-                               o ? "." : "", part[i]);
+                               i > first ? "." : "", part[i]);
 }
 
 /* explanation - the exp= text with its macros expanded (RFC 7208 6.2) */
@@ -853,7 +856,8 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
             delims[d++] = *m++;
         while (*m != '}')
             m++;
-        if (keep > 0 || rev)
+        /* "If transformers or delimiters are provided" (7.3) */
+        if (keep > 0 || rev || d > 0)
             transform(v, sizeof(v), keep, rev, d ? delims : ".");
         for (const char *p = v; *p && n + 1 < max; p++)
             o->explanation[n++] = (unsigned char) *p < ' ' ||

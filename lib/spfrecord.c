@@ -655,8 +655,8 @@ void sg_spf_macro_digits(char *rec, const char *const values[26])
  * delimiters (empty parts kept), reversed if asked, the rightmost `keep`
  * parts, rejoined with "." ("and not the original splitting
  * characters"); URL-escaped for an upper-case letter. Written as record
- * text (% as %%, space as %_). False when it does not fit or the value
- * holds a byte no record can. */
+ * text (% as %%, space as %_). False when it does not fit or a part
+ * holds a byte no record can (or "/"). */
 static bool expand_one(const char *v, unsigned long keep, bool rev,
                        const char *delims, size_t nd, bool upper,
                        char *out, size_t size, size_t *len)
@@ -690,7 +690,8 @@ static bool expand_one(const char *v, unsigned long keep, bool rev,
             char enc[3];
             size_t ne = 0;
 
-            if (ch < 0x20 || ch > 0x7e)
+            /* a "/" could read as a prefix length after a: or mx: */
+            if (ch < 0x20 || ch > 0x7e || ch == '/')
                 return false;
             if (upper && !alpha(ch) && !digit(ch) &&
                 strchr("-._~", ch) == NULL) {

@@ -754,6 +754,31 @@ START_TEST(test_p_with_delims)
 }
 END_TEST
 
+/* An explanation's macro with delimiters and no other transformer is
+ * split and rejoined with "." too (7.3), empty parts kept. */
+START_TEST(test_exp_delimiters)
+{
+    static const struct zentry zone[] = {
+        { "e.t", SG_DNS_T_TXT, "v=spf1 -all exp=x.e.t" },
+        { "x.e.t", SG_DNS_T_TXT, "%{l-} %{lr-} %{o_}" },
+        { NULL, 0, NULL },
+    };
+    static struct zone_asker za;
+    struct sg_spf_asker asker = { zone_ask, &za };
+    struct sg_spf_outcome out;
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+
+    memset(&za, 0, sizeof(za));
+    za.z = zone;
+    ck_assert_int_eq(sg_addr_parse("192.0.2.1", &ip), SG_OK);
+    ck_assert_int_eq(sg_mailaddr_parse("strong--bad@e.t", &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_FAIL);
+    ck_assert_str_eq(out.explanation, "strong..bad bad..strong e.t");
+}
+END_TEST
+
 START_TEST(test_headers)
 {
     struct sg_spf_outcome o;
@@ -795,6 +820,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_macro_digits);
     tcase_add_test(tc, test_macro_delims);
     tcase_add_test(tc, test_p_with_delims);
+    tcase_add_test(tc, test_exp_delimiters);
     tcase_add_test(tc, test_explanations_kept_from_libspf2);
     tcase_add_test(tc, test_exp_target_never_reaches_libspf2);
     tcase_add_test(tc, test_headers);
