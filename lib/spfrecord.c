@@ -750,15 +750,21 @@ unsigned sg_spf_macro_delims(char *rec, size_t size,
         if (m < close && (*m == 'r' || *m == 'R'))
             rev = true, m++;
         nd = (size_t) (close - m);
-        if ((memchr(m, ',', nd) == NULL && memchr(m, '/', nd) == NULL) ||
+        /* What libspf2 gets wrong: the delimiters "," and "/"; the URL
+         * escaping of an upper-case letter (it keeps "'" and others
+         * outside RFC 3986's unreserved set); a digit of %{p}, whose
+         * value sg_spf_macro_digits cannot know. */
+        if ((memchr(m, ',', nd) == NULL && memchr(m, '/', nd) == NULL &&
+             !(p[2] >= 'A' && p[2] <= 'Z') &&
+             !(letter == 'p' && m > p + 3 && digit(p[3]))) ||
             letter < 'a' || letter > 'z')
             continue;
         if ((v = values[letter - 'a']) == NULL) {
             unknown |= 1u << (letter - 'a');
             continue;
         }
-        if (!expand_one(v, keep, rev, m, nd, p[2] >= 'A' && p[2] <= 'Z',
-                        exp, sizeof(exp), &elen))
+        if (!expand_one(v, keep, rev, nd > 0 ? m : ".", nd > 0 ? nd : 1,
+                        p[2] >= 'A' && p[2] <= 'Z', exp, sizeof(exp), &elen))
             continue;
         tail = strlen(close + 1);
         if ((size_t) (p - rec) + elen + tail + 1 > size)

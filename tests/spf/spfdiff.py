@@ -303,6 +303,7 @@ def exp_case(case, sg, py):
 
 
 KNOWN = [
+    ('exp-domain-case', exp_case),      # first: the others fold case
     ('pyspf-void-subquery', VoidPerTerm),
     ('pyspf-cname-void-twice', CnameVoidOnce),
     ('pyspf-redirect-counted-unused', RedirectWhenUsed),
@@ -311,7 +312,6 @@ KNOWN = [
     ('pyspf-zero-digit', zero_digit),
     ('pyspf-uppercase-R', upper_r),
     ('pyspf-uppercase-modifier', upper_modifier),
-    ('exp-domain-case', exp_case),
     ('zone-cname-with-data', cname_with_data),
 ]
 

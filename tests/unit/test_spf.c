@@ -701,6 +701,9 @@ START_TEST(test_macro_delims)
           ".x.test", 1u << ('p' - 'a') },
         { "v=spf1 exp=%%{d,} exists:%{ir./}", "v=spf1 exp=%%{d,} exists:"
           "1.2.0.192", 0 },
+        /* upper case: URL-escaped ("'" too); %{p} with a digit */
+        { "v=spf1 a:%{D2} exists:%{L}.%{p1}.%{p}.x.test", "v=spf1 "
+          "a:example.com exists:o%%27b.%{p1}.%{p}.x.test", 1u << ('p' - 'a') },
     };
     const char *values[26] = { NULL };
     char buf[256], small[40];
@@ -711,9 +714,9 @@ START_TEST(test_macro_delims)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         values['s' - 'a'] = strstr(cases[i].in, "%{s") ||
             strstr(cases[i].in, "%{S") ? "q r%s@sub.example.com" : NULL;
-        if (i < 3)
+        if (i < 3 || i == 9)
             values['l' - 'a'] = i == 0 ? "a,b,c" : i == 1 ? "a,,b,c"
-                : "a,b/,c";
+                : i == 2 ? "a,b/,c" : "o'b";
         snprintf(buf, sizeof(buf), "%s", cases[i].in);
         ck_assert_uint_eq(sg_spf_macro_delims(buf, sizeof(buf), values),
                           cases[i].unknown);
