@@ -291,13 +291,13 @@ static void validated(struct ctx *c, const char *domain, bool term,
                       char *buf, size_t size);
 
 /*
- * expand_delims - the macros with the delimiters "," or "/", which
- * libspf2 refuses, expanded by us (sg_spf_macro_delims). A %{p} among
- * them is found here, when the record arrives, rather than when its term
- * is evaluated: its PTR lookup is counted now, once per check (4.6.4
- * counts it among the 10), so a match before the term does not spare
- * it; its DNS errors give "unknown" (7.3) either way. %{p} is "do not
- * use" (7.3), and with such delimiters rarer still.
+ * expand_delims - the macros libspf2 gets wrong, expanded by us
+ * (sg_spf_macro_delims), %{p} among them. %{p} is found here, when the
+ * record arrives, rather than when its term is evaluated, and its PTR
+ * lookup counted then, once per check: so a match before the term does
+ * not spare it. Its DNS errors give "unknown" (7.3) either way, and
+ * libspf2's PTR lookups are then only those of ptr mechanisms. %{p} is
+ * "do not use" (7.3).
  */
 static void expand_delims(struct ctx *c, const char *domain, char *txt,
                           size_t size)
@@ -660,9 +660,11 @@ static bool subdomain_of(const char *name, const char *domain)
 /*
  * validated - %{p} (RFC 7208 7.3): a PTR name of the client that leads
  * back to it (5.5), the domain itself or one under it first; "unknown"
- * when there is none or a lookup fails. Counted (as term = true) when it
- * stands for libspf2's own expansion: 4.6.4 counts the PTR lookup of %{p}
- * among the 10, and a void answer as a void lookup.
+ * when there is none or a lookup fails. With term, its PTR lookup is
+ * counted among the 10 (4.6.4: "When evaluating the "ptr" mechanism or
+ * the %{p} macro, the number of "PTR" resource records queried is
+ * included in the overall limit of 10"); it is no term, so never a void
+ * lookup, and an error is "unknown" (7.3), no temperror.
  */
 static void validated(struct ctx *c, const char *domain, bool term,
                       char *buf, size_t size)
@@ -675,10 +677,6 @@ static void validated(struct ctx *c, const char *domain, bool term,
     snprintf(buf, size, "unknown");
     if (term && ++c->terms > MAX_TERMS)
         set_perm(c, "more than 10 DNS lookups");
-    if (term && ptr != NULL && (ptr->status == SG_DNS_NXDOMAIN ||
-                                ptr->status == SG_DNS_NODATA) &&
-        ++c->voids > MAX_VOIDS)
-        set_perm(c, "more than 2 void lookups");
     for (size_t k = 0; ptr != NULL && ptr->status == SG_DNS_OK &&
          k < ptr->nrr && k < MAX_SUBNAMES && best != 0; k++) {
         const char *name = ptr->rr[k].text;
@@ -827,7 +825,7 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
         char v[512], delims[8] = "";
         const char *m;
         int keep = 0, d = 0;
-        bool rev = false;
+        bool rev = false, upper;
 
         if (e[i] != '%') {
             o->explanation[n++] = e[i];
@@ -846,8 +844,7 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
         m = e + i + 2;
         macro_value(c, ip, local, receiver, (char) (*m | 0x20), v,
                     sizeof(v));
-        if (*m >= 'A' && *m <= 'Z')
-            url_escape(v, sizeof(v));
+        upper = *m >= 'A' && *m <= 'Z';
         for (m++; *m >= '0' && *m <= '9'; m++)
             keep = keep * 10 + (*m - '0');
         if (*m == 'r' || *m == 'R')
@@ -859,6 +856,10 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
         /* "If transformers or delimiters are provided" (7.3) */
         if (keep > 0 || rev || d > 0)
             transform(v, sizeof(v), keep, rev, d ? delims : ".");
+        /* "expand exactly as their lowercase equivalents, and are then
+         * URL escaped" (7.3): after the transformers */
+        if (upper)
+            url_escape(v, sizeof(v));
         for (const char *p = v; *p && n + 1 < max; p++)
             o->explanation[n++] = (unsigned char) *p < ' ' ||
                 (unsigned char) *p > '~' ? '?' : *p;

@@ -752,11 +752,11 @@ unsigned sg_spf_macro_delims(char *rec, size_t size,
         nd = (size_t) (close - m);
         /* What libspf2 gets wrong: the delimiters "," and "/"; the URL
          * escaping of an upper-case letter (it keeps "'" and others
-         * outside RFC 3986's unreserved set); a digit of %{p}, whose
-         * value sg_spf_macro_digits cannot know. */
+         * outside RFC 3986's unreserved set); %{p}, whose lookups it
+         * counts as terms, and whose digits sg_spf_macro_digits cannot
+         * fix (its value is unknown before). */
         if ((memchr(m, ',', nd) == NULL && memchr(m, '/', nd) == NULL &&
-             !(p[2] >= 'A' && p[2] <= 'Z') &&
-             !(letter == 'p' && m > p + 3 && digit(p[3]))) ||
+             !(p[2] >= 'A' && p[2] <= 'Z') && letter != 'p') ||
             letter < 'a' || letter > 'z')
             continue;
         if ((v = values[letter - 'a']) == NULL) {

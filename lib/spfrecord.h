@@ -76,12 +76,13 @@ void sg_spf_macro_digits(char *rec, const char *const values[26]);
  * libspf2 1.2.10 expands wrongly, expanded here (RFC 7208 7.3) and
  * written into the record as text: those with the delimiters "," or "/"
  * (7.1), which it refuses; those with an upper-case letter (it does not
- * URL-escape "'" and others outside RFC 3986's unreserved set); %{p} with
- * a digit (see sg_spf_macro_digits). values as for sg_spf_macro_digits;
- * rec has room for size bytes, and a macro whose expansion does not fit
- * stays as it is. Returns the letters (bit letter - 'a') of such macros
- * whose value is unknown (NULL), to be expanded in a second call once the
- * caller has the value (%{p}).
+ * URL-escape "'" and others outside RFC 3986's unreserved set); every
+ * %{p} (libspf2 would count its lookups as terms, and a digit of it is
+ * beyond sg_spf_macro_digits). values as for sg_spf_macro_digits; rec
+ * has room for size bytes, and a macro whose expansion does not fit
+ * stays as it is. Returns the letters (bit letter - 'a')
+ * of such macros whose value is unknown (NULL), to be expanded in a
+ * second call once the caller has the value (%{p}).
  */
 unsigned sg_spf_macro_delims(char *rec, size_t size,
                              const char *const values[26]);

@@ -214,12 +214,37 @@ class PWhenEvaluated(RedirectWhenUsed):
         return super().dns_ptr(i)
 
 
+class PCounted(PWhenEvaluated):
+    """With the above: %{p}'s PTR lookup counted among the 10, once
+    (4.6.4: "When evaluating the "ptr" mechanism or the %{p} macro, the
+    number of "PTR" resource records queried is included in the overall
+    limit of 10"); and its validated name chosen with the domain compared
+    without regard to case (7.3, RFC 4343)."""
+
+    def getp(self):
+        if self.p:
+            return self.p
+        self.check_lookups()
+        self._sub, saved = True, getattr(self, '_sub', False)
+        try:
+            names = self.validated_ptrs()
+        except (spf.TempError, spf.PermError):
+            names = []
+        finally:
+            self._sub = saved
+        d = self.d.lower()
+        self.p = next((n for n in names if n.lower() == d), None) or \
+            next((n for n in names if n.lower().endswith('.' + d)), None) \
+            or (names[0] if names else 'unknown')
+        return self.p
+
+
 class _Dot(dict):
     def get(self, key, default=None):
         return '.'
 
 
-class JoinWithDot(PWhenEvaluated):
+class JoinWithDot(PCounted):
     """With the above: the parts of a macro split at its delimiters are
     rejoined with "." (7.3), not with the delimiter (pyspf does so for
     every letter but l and s)."""
@@ -249,7 +274,8 @@ def _rewritten_agrees(case, sg, pattern, repl):
     if all(pattern.sub(repl, t) == t for t in _texts(case)):
         return False            # the rewriting changes nothing
     saved = case.zone
-    case.zone = {n: [(r[0], [pattern.sub(repl, x) for x in r[1]])
+    # on the record as one string: a split may cut a name in two
+    case.zone = {n: [(r[0], [pattern.sub(repl, ''.join(r[1]))])
                      if r not in ('TIMEOUT', 'SERVFAIL') and r[0] == 'TXT'
                      else r for r in recs] for n, recs in saved.items()}
     spfdns.Zone.data, zone = dict(spfdns.Zone.data), spfdns.Zone.data
@@ -308,6 +334,7 @@ KNOWN = [
     ('pyspf-cname-void-twice', CnameVoidOnce),
     ('pyspf-redirect-counted-unused', RedirectWhenUsed),
     ('pyspf-p-at-parse', PWhenEvaluated),
+    ('pyspf-p-uncounted', PCounted),
     ('pyspf-joiner', JoinWithDot),
     ('pyspf-zero-digit', zero_digit),
     ('pyspf-uppercase-R', upper_r),

@@ -704,6 +704,8 @@ START_TEST(test_macro_delims)
         /* upper case: URL-escaped ("'" too); %{p} with a digit */
         { "v=spf1 a:%{D2} exists:%{L}.%{p1}.%{p}.x.test", "v=spf1 "
           "a:example.com exists:o%%27b.%{p1}.%{p}.x.test", 1u << ('p' - 'a') },
+        { "v=spf1 exists:%{p}.x.test", "v=spf1 exists:%{p}.x.test",
+          1u << ('p' - 'a') },
     };
     const char *values[26] = { NULL };
     char buf[256], small[40];
@@ -714,7 +716,7 @@ START_TEST(test_macro_delims)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         values['s' - 'a'] = strstr(cases[i].in, "%{s") ||
             strstr(cases[i].in, "%{S") ? "q r%s@sub.example.com" : NULL;
-        if (i < 3 || i == 9)
+        if (i < 3 || i >= 9)
             values['l' - 'a'] = i == 0 ? "a,b,c" : i == 1 ? "a,,b,c"
                 : i == 2 ? "a,b/,c" : "o'b";
         snprintf(buf, sizeof(buf), "%s", cases[i].in);
@@ -764,6 +766,8 @@ START_TEST(test_exp_delimiters)
     static const struct zentry zone[] = {
         { "e.t", SG_DNS_T_TXT, "v=spf1 -all exp=x.e.t" },
         { "x.e.t", SG_DNS_T_TXT, "%{l-} %{lr-} %{o_}" },
+        { "f.t", SG_DNS_T_TXT, "v=spf1 -all exp=x.f.t" },
+        { "x.f.t", SG_DNS_T_TXT, "%{Sr+}" },
         { NULL, 0, NULL },
     };
     static struct zone_asker za;
@@ -779,6 +783,13 @@ START_TEST(test_exp_delimiters)
     sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
     ck_assert_int_eq(out.result, SG_SPF_FAIL);
     ck_assert_str_eq(out.explanation, "strong..bad bad..strong e.t");
+    /* upper case: escaped after the split (7.3) */
+    memset(&za, 0, sizeof(za));
+    za.z = zone;
+    ck_assert_int_eq(sg_mailaddr_parse("a+b@f.t", &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_FAIL);
+    ck_assert_str_eq(out.explanation, "b%40f.t.a");
 }
 END_TEST
 
