@@ -9,6 +9,16 @@
  * lookup. TXT lookups that find no SPF record (an explanation, or an
  * include target without a record, which libspf2 already refuses) are not
  * counted, so an explanation never turns a fail into a permerror.
+ *
+ * DNS errors (RFC 7208 5, 4.4, 2.6.7): a lookup that fails (SERVFAIL,
+ * another error RCODE, a timeout, an answer that makes no sense) ends the
+ * evaluation with temperror at once; libspf2 is told TRY_AGAIN for it and
+ * for every lookup after, and whatever it makes of that, our result
+ * replaces its. Except where 5.5 and 7.3 say otherwise: an error of the
+ * PTR lookup of the client's address (ptr, %{p}) is no match and
+ * "unknown", an error of the address lookup of one of its names skips
+ * that name. The explanation fetched after a fail is not part of the
+ * evaluation: an error there only loses the explanation (6.2).
  */
 #include <netinet/in.h>
 #include <arpa/nameser.h>
@@ -44,8 +54,15 @@ struct ctx {
     char sub[MAX_SUBNAMES][SG_DNS_NAME_MAX];
     bool sub_asked[MAX_SUBNAMES];
     size_t nsub;
+    bool sub_ptr;               /* they are the names of a PTR answer */
+    /* An MX term's address lookups, all made when its answer comes
+     * (fetch_mx_hosts), for libspf2 to find when it asks. */
+    bool sub_fetched[MAX_SUBNAMES];
+    const struct sg_dns_answer *sub_ans[MAX_SUBNAMES];
     char rev[SG_DNS_NAME_MAX];  /* the client's reverse name */
     bool client_v4;
+    unsigned char client_addr[16];
+    bool p_counted;             /* %{p}'s PTR lookup counted */
     SPF_request_t *req;
     char exp_target[SG_DNS_NAME_MAX];   /* exp=, expanded by libspf2 */
     char exp_domain[SG_DNS_NAME_MAX];   /* %{d} of the explanation */
@@ -125,6 +142,7 @@ static bool take_sub(struct ctx *c, uint16_t type, const char *name)
 static void set_subs(struct ctx *c, const struct sg_dns_answer *a)
 {
     c->nsub = 0;
+    c->sub_ptr = a->qtype == SG_DNS_T_PTR;
     for (size_t k = 0; k < a->nrr; k++) {
         if (a->rr[k].text == NULL)
             continue;
@@ -134,8 +152,54 @@ static void set_subs(struct ctx *c, const struct sg_dns_answer *a)
             return;
         }
         c->sub_asked[c->nsub] = false;
+        c->sub_fetched[c->nsub] = false;
         sg_strlcpy(c->sub[c->nsub++], a->rr[k].text, SG_DNS_NAME_MAX);
     }
+}
+
+/*
+ * fetch_mx_hosts - the address lookups of an MX term, all of them, now.
+ * RFC 7208 5.4: check_host() "performs an address lookup on each MX name
+ * returned", and 5: a DNS error in one stops the mechanism with
+ * temperror. libspf2 stops at the first host that matches, so an error
+ * of a later host would go unseen; lookup() gives it these answers.
+ */
+static void fetch_mx_hosts(struct ctx *c)
+{
+    uint16_t want = c->client_v4 ? SG_DNS_T_A : SG_DNS_T_AAAA;
+
+    for (size_t i = 0; i < c->nsub && !c->perm; i++) {
+        const struct sg_dns_answer *a;
+        bool refused;
+
+        if (strcmp(c->sub[i], ".") == 0)
+            continue;           /* "no mail here" (RFC 7505) */
+        a = c->asker->ask(c->asker->arg, c->sub[i], want, &refused);
+        if (a == NULL && refused) {
+            set_perm(c, "too many DNS lookups");
+            return;
+        }
+        c->sub_fetched[i] = true;
+        c->sub_ans[i] = a;
+        if (a == NULL || (!sg_dns_definite(a->status) &&
+                          a->status != SG_DNS_BADNAME))
+            c->temp = true;
+    }
+}
+
+/* fetched - the answer fetch_mx_hosts() has for this lookup, if any */
+static bool fetched(const struct ctx *c, uint16_t type, const char *name,
+                    const struct sg_dns_answer **a)
+{
+    if (type != (c->client_v4 ? SG_DNS_T_A : SG_DNS_T_AAAA))
+        return false;
+    for (size_t i = 0; i < c->nsub; i++)
+        if (!c->sub_asked[i] && c->sub_fetched[i] &&
+            strcasecmp(c->sub[i], name) == 0) {
+            *a = c->sub_ans[i];
+            return true;
+        }
+    return false;
 }
 
 /* check_txt - our checks of the SPF records of one TXT answer; the
@@ -172,16 +236,34 @@ static int check_txt(struct ctx *c, const char *domain,
     return found;
 }
 
-/* count - the term accounting of one answer; false: over a limit */
+/* error_ignored - a DNS error that is no temperror: the PTR lookup of
+ * the client's address (RFC 7208 5.5: ptr does not match; 7.3: %{p} is
+ * "unknown"), or the address lookup of one of its names (5.5: "that
+ * domain name is skipped and the search continues"). */
+static bool error_ignored(const struct ctx *c, uint16_t type,
+                          const char *name)
+{
+    if (type == SG_DNS_T_PTR)
+        return strcasecmp(name, c->rev) == 0;
+    if ((type == SG_DNS_T_A || type == SG_DNS_T_AAAA) && c->sub_ptr)
+        for (size_t i = 0; i < c->nsub; i++)
+            if (!c->sub_asked[i] && strcasecmp(c->sub[i], name) == 0)
+                return true;
+    return false;
+}
+
+/* count - the term accounting of one answer (a: NULL for no answer, a
+ * timeout); sets c->perm when over a limit */
 static void count(struct ctx *c, uint16_t type, const char *name,
-                  const struct sg_dns_answer *a, int spf_index)
+                  enum sg_dns_status st, const struct sg_dns_answer *a,
+                  int spf_index)
 {
     bool term, sub = take_sub(c, type, name);
 
     switch (type) {
     case SG_DNS_T_TXT:
         term = c->txt_seen++ > 0 && (spf_index >= 0 ||
-                                     !sg_dns_definite(a->status));
+                                     !sg_dns_definite(st));
         break;
     case SG_DNS_T_MX:
         term = true;
@@ -193,16 +275,42 @@ static void count(struct ctx *c, uint16_t type, const char *name,
         term = !sub;
         break;
     }
-    if (a->status == SG_DNS_OK &&
+    if (st == SG_DNS_OK && a != NULL &&
         (type == SG_DNS_T_MX || type == SG_DNS_T_PTR))
         set_subs(c, a);
     if (!term)
         return;
     if (++c->terms > MAX_TERMS)
         set_perm(c, "more than 10 DNS lookups");
-    if ((a->status == SG_DNS_NXDOMAIN || a->status == SG_DNS_NODATA) &&
+    if ((st == SG_DNS_NXDOMAIN || st == SG_DNS_NODATA) &&
         ++c->voids > MAX_VOIDS)
         set_perm(c, "more than 2 void lookups");
+}
+
+static void validated(struct ctx *c, const char *domain, bool term,
+                      char *buf, size_t size);
+
+/*
+ * expand_delims - the macros libspf2 gets wrong, expanded by us
+ * (sg_spf_macro_delims), %{p} among them. %{p} is found here, when the
+ * record arrives, rather than when its term is evaluated, and its PTR
+ * lookup counted then, once per check: so a match before the term does
+ * not spare it. Its DNS errors give "unknown" (7.3) either way, and
+ * libspf2's PTR lookups are then only those of ptr mechanisms. %{p} is
+ * "do not use" (7.3).
+ */
+static void expand_delims(struct ctx *c, const char *domain, char *txt,
+                          size_t size)
+{
+    char p[SG_DNS_NAME_MAX];
+
+    if ((sg_spf_macro_delims(txt, size, c->macro) & 1u << ('p' - 'a')) == 0)
+        return;
+    validated(c, domain, !c->p_counted, p, sizeof(p));
+    c->p_counted = true;
+    c->macro['p' - 'a'] = p;
+    sg_spf_macro_delims(txt, size, c->macro);
+    c->macro['p' - 'a'] = NULL;
 }
 
 static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, struct ctx *c,
@@ -258,6 +366,7 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, struct ctx *c,
             c->macro['d' - 'a'] = domain;
             sg_spf_record_for_libspf2(r->text, r->len, client_v4,
                                       rr->rr[n]->txt, len);
+            expand_delims(c, domain, rr->rr[n]->txt, len);
             sg_spf_macro_digits(rr->rr[n]->txt, c->macro);
         }
         else
@@ -323,19 +432,27 @@ static SPF_dns_rr_t *marked(SPF_dns_server_t *srv, struct ctx *c,
         set_perm(c, "more than 2 void lookups");
     else if (a->status == SG_DNS_OK && !mx)
         found = true;
+    if (mx && a != NULL && a->status == SG_DNS_OK && a->nrr > MAX_SUBNAMES)
+        set_perm(c, "more than 10 MX names");
+    /* every host (5.4), not up to the first that has an address */
     for (size_t k = 0; mx && a != NULL && a->status == SG_DNS_OK &&
-         k < a->nrr && k < MAX_SUBNAMES && !found; k++) {
-        const struct sg_dns_answer *h = ask(c, a->rr[k].text, want);
+         k < a->nrr && !c->perm; k++) {
+        const struct sg_dns_answer *h;
 
-        if (h == NULL || !sg_dns_definite(h->status))
+        if (a->rr[k].text == NULL || strcmp(a->rr[k].text, ".") == 0)
+            continue;           /* "no mail here" (RFC 7505) */
+        h = ask(c, a->rr[k].text, want);
+        if (h == NULL || (!sg_dns_definite(h->status) &&
+                          h->status != SG_DNS_BADNAME))
             temp = true;
         else if (h->status == SG_DNS_OK)
             found = true;
     }
-    if (c->perm || (temp && !found)) {
-        c->temp = c->temp || temp;
+    /* A failed lookup is a temperror (RFC 7208 5), even when another
+     * host has an address. */
+    c->temp = c->temp || temp;
+    if (c->perm || c->temp)
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
-    }
     if (!found)
         return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
     rr = SPF_dns_rr_new_init(srv, domain, type, 60, NETDB_SUCCESS);
@@ -353,7 +470,8 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
 {
     struct ctx *c = srv->hook;
     const struct sg_dns_answer *a;
-    bool refused;
+    enum sg_dns_status st;
+    bool refused, ignored;
     int spf = -1;
 
     (void) should_cache;
@@ -361,8 +479,9 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
      * stop the evaluation: our result replaces libspf2's. */
     if (type == ns_t_spf)
         return SPF_dns_rr_new_init(srv, domain, type, 0, NO_DATA);
-    if (c->perm || (type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx &&
-                    type != ns_t_ptr && type != ns_t_txt))
+    if (c->perm || c->temp ||
+        (type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx &&
+         type != ns_t_ptr && type != ns_t_txt))
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
     {
         size_t len;
@@ -380,29 +499,34 @@ static SPF_dns_rr_t *lookup(SPF_dns_server_t *srv, const char *domain,
                                        HOST_NOT_FOUND);
     }
     domain = fit_253(domain);
-    a = c->asker->ask(c->asker->arg, domain, (uint16_t) type, &refused);
+    refused = false;
+    if (!fetched(c, (uint16_t) type, domain, &a))
+        a = c->asker->ask(c->asker->arg, domain, (uint16_t) type, &refused);
     if (a == NULL && refused) {
         set_perm(c, "too many DNS lookups");
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
     }
-    if (a == NULL) {
-        c->temp = true;
-        return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
-    }
-    if (a->status == SG_DNS_BADNAME)
+    st = a != NULL ? a->status : SG_DNS_TIMEOUT;
+    if (st == SG_DNS_BADNAME)
         /* A name no query can carry (empty or long labels): it does not
          * exist (RFC 7208 4.3: "none" at the top, no match below). Any
          * other answer that made no sense (a short or garbled reply over
          * TCP, records that do not parse) is a DNS error: temperror
          * (RFC 7208 5). */
         return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
-    if (!sg_dns_definite(a->status))
+    ignored = !sg_dns_definite(st) &&
+        error_ignored(c, (uint16_t) type, domain);
+    if (!sg_dns_definite(st) && !ignored)
         c->temp = true;
-    if (type == ns_t_txt && a->status == SG_DNS_OK)
+    if (type == ns_t_txt && st == SG_DNS_OK)
         spf = check_txt(c, a->name, a);
-    count(c, (uint16_t) type, a->name, a, spf);
-    if (c->perm)
+    count(c, (uint16_t) type, a != NULL ? a->name : domain, st, a, spf);
+    if (type == ns_t_mx && st == SG_DNS_OK && !c->perm)
+        fetch_mx_hosts(c);
+    if (c->perm || c->temp)
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+    if (ignored)
+        return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
     return to_libspf2(srv, c, domain, type, a, spf);
 }
 
@@ -524,25 +648,54 @@ static bool identity(const struct sg_mailaddr *sender, const char *helo,
     return true;
 }
 
-/* validated - %{p}: a PTR name of the client that leads back to it */
-static void validated(struct ctx *c, const struct sg_addr *ip, char *buf,
-                      size_t size)
+/* subdomain_of - name is domain or under it */
+static bool subdomain_of(const char *name, const char *domain)
+{
+    size_t n = strlen(name), m = strlen(domain);
+
+    return n >= m && strcasecmp(name + n - m, domain) == 0 &&
+        (n == m || name[n - m - 1] == '.');
+}
+
+/*
+ * validated - %{p} (RFC 7208 7.3): a PTR name of the client that leads
+ * back to it (5.5), the domain itself or one under it first; "unknown"
+ * when there is none or a lookup fails. With term, its PTR lookup is
+ * counted among the 10 (4.6.4: "When evaluating the "ptr" mechanism or
+ * the %{p} macro, the number of "PTR" resource records queried is
+ * included in the overall limit of 10"); it is no term, so never a void
+ * lookup, and an error is "unknown" (7.3), no temperror.
+ */
+static void validated(struct ctx *c, const char *domain, bool term,
+                      char *buf, size_t size)
 {
     const struct sg_dns_answer *ptr = ask(c, c->rev, SG_DNS_T_PTR);
+    uint16_t want = c->client_v4 ? SG_DNS_T_A : SG_DNS_T_AAAA;
+    size_t alen = c->client_v4 ? 4 : 16;
+    int best = -1;
 
     snprintf(buf, size, "unknown");
+    if (term && ++c->terms > MAX_TERMS)
+        set_perm(c, "more than 10 DNS lookups");
     for (size_t k = 0; ptr != NULL && ptr->status == SG_DNS_OK &&
-         k < ptr->nrr && k < MAX_SUBNAMES; k++) {
-        const struct sg_dns_answer *f = ask(c, ptr->rr[k].text,
-                                            ip->family == AF_INET
-                                            ? SG_DNS_T_A : SG_DNS_T_AAAA);
+         k < ptr->nrr && k < MAX_SUBNAMES && best != 0; k++) {
+        const char *name = ptr->rr[k].text;
+        const struct sg_dns_answer *f;
+        int rank;
 
+        if (name == NULL)
+            continue;
+        rank = strcasecmp(name, domain) == 0 ? 0
+            : subdomain_of(name, domain) ? 1 : 2;
+        if (best >= 0 && rank >= best)
+            continue;
+        f = ask(c, name, want);
         for (size_t j = 0; f != NULL && f->status == SG_DNS_OK &&
              j < f->nrr; j++)
-            if (memcmp(f->rr[j].addr.b, ip->b,
-                       ip->family == AF_INET ? 4 : 16) == 0) {
-                snprintf(buf, size, "%s", ptr->rr[k].text);
-                return;
+            if (memcmp(f->rr[j].addr.b, c->client_addr, alen) == 0) {
+                snprintf(buf, size, "%s", name);
+                best = rank;
+                break;
             }
     }
 }
@@ -624,12 +777,14 @@ static void macro_value(struct ctx *c, const struct sg_addr *ip,
         snprintf(buf, size, "%lld", (long long) time(NULL));
         break;
     default:                    /* p */
-        validated(c, ip, buf, size);
+        validated(c, c->exp_domain[0] ? c->exp_domain : o->domain, false,
+                  buf, size);
         break;
     }
 }
 
-/* transform - keep the rightmost `keep` parts, reversed if asked */
+/* transform - RFC 7208 7.3: split at the delimiters (empty parts kept),
+ * reversed if asked, the rightmost `keep` parts, rejoined with "." */
 static void transform(char *v, size_t size, int keep, bool rev,
                       const char *delims)
 {
@@ -638,13 +793,12 @@ static void transform(char *v, size_t size, int keep, bool rev,
     size_t o = 0;
 
     snprintf(tmp, sizeof(tmp), "%s", v);
-    for (char *p = tmp, *save = NULL; n < 128; p = NULL) {
-        char *t = strtok_r(p, delims, &save);
-
-        if (t == NULL)
-            break;
-        part[n++] = t;
-    }
+    part[n++] = tmp;
+    for (char *p = tmp; *p != '\0' && n < 128; p++)
+        if (strchr(delims, *p) != NULL) {
+            *p = '\0';
+            part[n++] = p + 1;
+        }
     if (rev)
         for (int i = 0; i < n / 2; i++) {
             char *x = part[i];
@@ -653,9 +807,10 @@ static void transform(char *v, size_t size, int keep, bool rev,
             part[n - 1 - i] = x;
         }
     v[0] = '\0';
-    for (int i = keep > 0 && keep < n ? n - keep : 0; i < n; i++)
+    for (int i = keep > 0 && keep < n ? n - keep : 0, first = i;
+         i < n && o < size; i++)
         o += (size_t) snprintf(v + o, o < size ? size - o : 0, "%s%s",
-                               o ? "." : "", part[i]);
+                               i > first ? "." : "", part[i]);
 }
 
 /* explanation - the exp= text with its macros expanded (RFC 7208 6.2) */
@@ -670,7 +825,7 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
         char v[512], delims[8] = "";
         const char *m;
         int keep = 0, d = 0;
-        bool rev = false;
+        bool rev = false, upper;
 
         if (e[i] != '%') {
             o->explanation[n++] = e[i];
@@ -689,8 +844,7 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
         m = e + i + 2;
         macro_value(c, ip, local, receiver, (char) (*m | 0x20), v,
                     sizeof(v));
-        if (*m >= 'A' && *m <= 'Z')
-            url_escape(v, sizeof(v));
+        upper = *m >= 'A' && *m <= 'Z';
         for (m++; *m >= '0' && *m <= '9'; m++)
             keep = keep * 10 + (*m - '0');
         if (*m == 'r' || *m == 'R')
@@ -699,8 +853,13 @@ static void explanation(struct ctx *c, const struct sg_addr *ip,
             delims[d++] = *m++;
         while (*m != '}')
             m++;
-        if (keep > 0 || rev)
+        /* "If transformers or delimiters are provided" (7.3) */
+        if (keep > 0 || rev || d > 0)
             transform(v, sizeof(v), keep, rev, d ? delims : ".");
+        /* "expand exactly as their lowercase equivalents, and are then
+         * URL escaped" (7.3): after the transformers */
+        if (upper)
+            url_escape(v, sizeof(v));
         for (const char *p = v; *p && n + 1 < max; p++)
             o->explanation[n++] = (unsigned char) *p < ' ' ||
                 (unsigned char) *p > '~' ? '?' : *p;
@@ -773,6 +932,7 @@ void sg_spf_eval(const struct sg_spf_asker *asker,
     c.out = out;
     c.asker = asker;
     c.client_v4 = client->family == AF_INET;
+    memcpy(c.client_addr, client->b, c.client_v4 ? 4 : 16);
     sg_addr_format(client, out->ip, sizeof(out->ip));
     if (helo != NULL)
         sg_strlcpy(out->helo, helo, sizeof(out->helo));
@@ -821,9 +981,7 @@ void sg_spf_eval(const struct sg_spf_asker *asker,
     if (c.perm) {
         out->result = SG_SPF_PERMERROR;
         sg_strlcpy(out->reason, c.reason, sizeof(out->reason));
-    } else if (c.temp && out->result != SG_SPF_PASS &&
-               out->result != SG_SPF_FAIL &&
-               out->result != SG_SPF_SOFTFAIL) {
+    } else if (c.temp) {
         out->result = SG_SPF_TEMPERROR;
         sg_strlcpy(out->reason, "DNS lookup failed or timed out",
                    sizeof(out->reason));

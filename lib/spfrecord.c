@@ -650,3 +650,128 @@ void sg_spf_macro_digits(char *rec, const char *const values[26])
         p = close;
     }
 }
+
+/* expand_one - RFC 7208 7.3 for one macro of a known value: split at the
+ * delimiters (empty parts kept), reversed if asked, the rightmost `keep`
+ * parts, rejoined with "." ("and not the original splitting
+ * characters"); URL-escaped for an upper-case letter. Written as record
+ * text (% as %%, space as %_). False when it does not fit or a part
+ * holds a byte no record can (or "/"). */
+static bool expand_one(const char *v, unsigned long keep, bool rev,
+                       const char *delims, size_t nd, bool upper,
+                       char *out, size_t size, size_t *len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *part[512];
+    size_t plen[512], n = 0, first, o = 0;
+
+    part[0] = v;
+    for (const char *p = v;; p++) {
+        if (*p != '\0' && memchr(delims, *p, nd) == NULL)
+            continue;
+        plen[n] = (size_t) (p - part[n]);
+        if (++n == sizeof(part) / sizeof(part[0]) && *p != '\0')
+            return false;
+        if (*p == '\0')
+            break;
+        part[n] = p + 1;
+    }
+    first = keep > 0 && keep < n ? n - keep : 0;
+    for (size_t k = first; k < n; k++) {
+        size_t i = rev ? n - 1 - k : k;     /* the k-th after reversal */
+
+        if (k > first) {
+            if (o + 1 >= size)
+                return false;
+            out[o++] = '.';
+        }
+        for (size_t j = 0; j < plen[i]; j++) {
+            unsigned char ch = (unsigned char) part[i][j];
+            char enc[3];
+            size_t ne = 0;
+
+            /* a "/" could read as a prefix length after a: or mx: */
+            if (ch < 0x20 || ch > 0x7e || ch == '/')
+                return false;
+            if (upper && !alpha(ch) && !digit(ch) &&
+                strchr("-._~", ch) == NULL) {
+                enc[ne++] = '%';
+                enc[ne++] = hex[ch >> 4];
+                enc[ne++] = hex[ch & 0xf];
+            } else {
+                enc[ne++] = (char) ch;
+            }
+            for (size_t e = 0; e < ne; e++) {
+                if (o + 2 >= size)
+                    return false;
+                if (enc[e] == '%' || enc[e] == ' ') {
+                    out[o++] = '%';
+                    out[o++] = enc[e] == '%' ? '%' : '_';
+                } else {
+                    out[o++] = enc[e];
+                }
+            }
+        }
+    }
+    out[o] = '\0';
+    *len = o;
+    return true;
+}
+
+unsigned sg_spf_macro_delims(char *rec, size_t size,
+                             const char *const values[26])
+{
+    unsigned unknown = 0;
+    size_t i = 0;
+
+    while (rec[i] != '\0') {
+        char *p = rec + i, *m, *close, exp[2 * SG_SPF_RECORD_MAX];
+        const char *v;
+        unsigned long keep = 0;
+        size_t nd, elen, tail;
+        bool rev = false;
+        int letter;
+
+        if (p[0] != '%' || p[1] == '\0') {
+            i++;
+            continue;
+        }
+        if (p[1] != '{') {
+            i += 2;             /* %% %_ %- */
+            continue;
+        }
+        if ((close = strchr(p + 2, '}')) == NULL)
+            break;
+        i = (size_t) (close + 1 - rec);     /* unless expanded below */
+        letter = p[2] | 0x20;
+        for (m = p + 3; m < close && digit(*m); m++)
+            if (keep < 100000)
+                keep = keep * 10 + (unsigned long) (*m - '0');
+        if (m < close && (*m == 'r' || *m == 'R'))
+            rev = true, m++;
+        nd = (size_t) (close - m);
+        /* What libspf2 gets wrong: the delimiters "," and "/"; the URL
+         * escaping of an upper-case letter (it keeps "'" and others
+         * outside RFC 3986's unreserved set); %{p}, whose lookups it
+         * counts as terms, and whose digits sg_spf_macro_digits cannot
+         * fix (its value is unknown before). */
+        if ((memchr(m, ',', nd) == NULL && memchr(m, '/', nd) == NULL &&
+             !(p[2] >= 'A' && p[2] <= 'Z') && letter != 'p') ||
+            letter < 'a' || letter > 'z')
+            continue;
+        if ((v = values[letter - 'a']) == NULL) {
+            unknown |= 1u << (letter - 'a');
+            continue;
+        }
+        if (!expand_one(v, keep, rev, nd > 0 ? m : ".", nd > 0 ? nd : 1,
+                        p[2] >= 'A' && p[2] <= 'Z', exp, sizeof(exp), &elen))
+            continue;
+        tail = strlen(close + 1);
+        if ((size_t) (p - rec) + elen + tail + 1 > size)
+            continue;           /* does not fit: libspf2 refuses it */
+        memmove(p + elen, close + 1, tail + 1);
+        memcpy(p, exp, elen);
+        i = (size_t) (p - rec) + elen;
+    }
+    return unknown;
+}

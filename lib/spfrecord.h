@@ -71,6 +71,22 @@ size_t sg_spf_record_for_libspf2(const char *in, size_t len, bool client_v4,
  */
 void sg_spf_macro_digits(char *rec, const char *const values[26]);
 
+/*
+ * The macros of a record rewritten by sg_spf_record_for_libspf2() that
+ * libspf2 1.2.10 expands wrongly, expanded here (RFC 7208 7.3) and
+ * written into the record as text: those with the delimiters "," or "/"
+ * (7.1), which it refuses; those with an upper-case letter (it does not
+ * URL-escape "'" and others outside RFC 3986's unreserved set); every
+ * %{p} (libspf2 would count its lookups as terms, and a digit of it is
+ * beyond sg_spf_macro_digits). values as for sg_spf_macro_digits; rec
+ * has room for size bytes, and a macro whose expansion does not fit
+ * stays as it is. Returns the letters (bit letter - 'a')
+ * of such macros whose value is unknown (NULL), to be expanded in a
+ * second call once the caller has the value (%{p}).
+ */
+unsigned sg_spf_macro_delims(char *rec, size_t size,
+                             const char *const values[26]);
+
 /* Marks on exists: names for the /0 forms libspf2 refuses: NAME + mark
  * exists when NAME has an MX host with an A (MX4) or AAAA (MX6) record, or
  * has an AAAA record itself (A6). ".invalid" never resolves (RFC 6761). */

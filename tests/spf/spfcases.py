@@ -28,6 +28,27 @@ FIXED = [
     ('digits-all', '192.0.2.4', 'h.digits-all.test', 'a@digits-all.test',
      {'digits-all.test': [('TXT', ['v=spf1 a:%{d2}.x.test -all'])],
       'digits-all.test.x.test': [('A', '192.0.2.4')]}, 'pass', 'pass'),
+    # every MX host is looked up (5.4); one that fails is a temperror (5),
+    # even after one that matched
+    ('mx-servfail', '192.0.2.5', 'h.mx-servfail.test', 'a@mx-servfail.test',
+     {'mx-servfail.test': [('TXT', ['v=spf1 mx -all']),
+                           ('MX', (10, 'good.mx-servfail.test')),
+                           ('MX', (20, 'bad.mx-servfail.test'))],
+      'good.mx-servfail.test': [('A', '192.0.2.5')],
+      'bad.mx-servfail.test': ['SERVFAIL']}, 'temperror', 'temperror'),
+    # the delimiters , and / (7.1), which libspf2 refuses
+    ('delim-comma', '192.0.2.6', 'h.delim.test', 'a@delim.test',
+     {'delim.test': [('TXT', ['v=spf1 a:%{d1,}.x.test -all'])],
+      'delim.test.x.test': [('A', '192.0.2.6')]}, 'pass', 'pass'),
+    # an upper-case macro is URL-escaped, "'" too (7.3, RFC 3986 2.3)
+    ('upper-escape', '192.0.2.7', 'h.upper-escape.test',
+     "o'b@upper-escape.test",
+     {'upper-escape.test': [('TXT', ['v=spf1 exists:%{L}.x.test -all'])],
+      'o%27b.x.test': [('A', '127.0.0.2')]}, 'pass', 'pass'),
+    # %{p1r} of "unknown" is "unknown" (7.1; libspf2 drops the part)
+    ('p-digit', '192.0.2.8', 'h.p-digit.test', 'a@p-digit.test',
+     {'p-digit.test': [('TXT', ['v=spf1 -exists:%{p1r}.x.test'])],
+      'unknown.x.test': [('A', '127.0.0.2')]}, 'fail', 'fail'),
 ]
 
 

@@ -27,6 +27,7 @@ Prints the figures: cases, agreements, differences by class, wall time.
 """
 
 import argparse
+import linecache
 import os
 import re
 import socket
@@ -156,9 +157,108 @@ class VoidPerTerm(spf.query):
             self._sub = False
 
 
+class CnameVoidOnce(VoidPerTerm):
+    """With VoidPerTerm: a name that is a CNAME to a name without the
+    records asked is one void lookup, not two (pyspf counts the CNAME's
+    target again when it follows it)."""
+
+    def dns(self, name, qtype, cnames=None, ignore_void=False):
+        return super().dns(name, qtype, cnames=cnames,
+                           ignore_void=ignore_void or cnames is not None)
+
+
+def _called_at(depth, text, offset=0):
+    """The caller `depth` frames up is check0, at a line with text."""
+    f = sys._getframe(depth + 1)
+    return f.f_code.co_name == 'check0' and text in linecache.getline(
+        f.f_code.co_filename, f.f_lineno + offset)
+
+
+class RedirectWhenUsed(CnameVoidOnce):
+    """With the above: redirect= counted among the 10 lookups when it is
+    followed, not when the record is read (pyspf counts it even when a
+    mechanism matches or the record has "all")."""
+
+    def check_lookups(self):
+        if _called_at(1, 'redirect = self.expand_domain', 1):
+            return
+        super().check_lookups()
+
+    def dns_spf(self, domain):
+        if _called_at(1, 'redirect_record = self.dns_spf'):
+            super().check_lookups()
+        return super().dns_spf(domain)
+
+
+class PWhenEvaluated(RedirectWhenUsed):
+    """With the above: the lookups of %{p} made when the record is read
+    (pyspf expands every term first, and fetches exp= then) count no void
+    lookup and give "unknown" on an error (7.3)."""
+
+    def getp(self):
+        if self.p:
+            return self.p
+        self._sub, saved = True, getattr(self, '_sub', False)
+        try:
+            return super().getp()
+        except (spf.TempError, spf.PermError):
+            self.p = 'unknown'
+            return self.p
+        finally:
+            self._sub = saved
+
+    def dns_ptr(self, i):
+        if getattr(self, '_sub', False):
+            return self.dns('%s.%s.arpa' % (spf.reverse_dots(i), self.v),
+                            'PTR', ignore_void=True)
+        return super().dns_ptr(i)
+
+
+class PCounted(PWhenEvaluated):
+    """With the above: %{p}'s PTR lookup counted among the 10, once
+    (4.6.4: "When evaluating the "ptr" mechanism or the %{p} macro, the
+    number of "PTR" resource records queried is included in the overall
+    limit of 10"); and its validated name chosen with the domain compared
+    without regard to case (7.3, RFC 4343)."""
+
+    def getp(self):
+        if self.p:
+            return self.p
+        self.check_lookups()
+        self._sub, saved = True, getattr(self, '_sub', False)
+        try:
+            names = self.validated_ptrs()
+        except (spf.TempError, spf.PermError):
+            names = []
+        finally:
+            self._sub = saved
+        d = self.d.lower()
+        self.p = next((n for n in names if n.lower() == d), None) or \
+            next((n for n in names if n.lower().endswith('.' + d)), None) \
+            or (names[0] if names else 'unknown')
+        return self.p
+
+
+class _Dot(dict):
+    def get(self, key, default=None):
+        return '.'
+
+
+class JoinWithDot(PCounted):
+    """With the above: the parts of a macro split at its delimiters are
+    rejoined with "." (7.3), not with the delimiter (pyspf does so for
+    every letter but l and s)."""
+
+    def check(self, *args, **kw):
+        saved, spf.JOINERS = spf.JOINERS, _Dot()
+        try:
+            return super().check(*args, **kw)
+        finally:
+            spf.JOINERS = saved
+
+
 RE_UPPER_R = re.compile(r'(%\{[a-zA-Z][0-9]*)R')
 RE_ZERO = re.compile(r'%\{[a-zA-Z]0+[^0-9]')
-RE_BAD_DELIM = re.compile(r'%\{[a-zA-Z][0-9]*[rR]?[.+=_-]*[,/][^}]*\}')
 
 
 def _texts(case):
@@ -167,19 +267,21 @@ def _texts(case):
             for v in [rec[1]]]
 
 
-def upper_r(case, sg, py):
-    """pyspf takes the transformer "R" for no transformer: with every R
-    written r, pyspf gives smtpguard's result."""
-    if not any(RE_UPPER_R.search(t) for t in _texts(case)):
-        return False
+def _rewritten_agrees(case, sg, pattern, repl):
+    """With the zone's TXT records rewritten (pattern -> repl), does
+    pyspf (as it is, or with the departures above undone) give
+    smtpguard's result?"""
+    if all(pattern.sub(repl, t) == t for t in _texts(case)):
+        return False            # the rewriting changes nothing
     saved = case.zone
-    case.zone = {n: [(r[0], [RE_UPPER_R.sub(r'\1r', x) for x in r[1]])
+    # on the record as one string: a split may cut a name in two
+    case.zone = {n: [(r[0], [pattern.sub(repl, ''.join(r[1]))])
                      if r not in ('TIMEOUT', 'SERVFAIL') and r[0] == 'TXT'
                      else r for r in recs] for n, recs in saved.items()}
     spfdns.Zone.data, zone = dict(spfdns.Zone.data), spfdns.Zone.data
     spfdns.Zone.data.update(case.zone)
     try:
-        for cls in (None, VoidPerTerm):
+        for cls in (None, JoinWithDot):
             if compare(sg, run_pyspf(case, cls), fold=True) is None:
                 return True
         return False
@@ -188,10 +290,37 @@ def upper_r(case, sg, py):
         spfdns.Zone.data = zone
 
 
+def upper_r(case, sg, py):
+    """pyspf takes the transformer "R" for no transformer: with every R
+    written r, pyspf gives smtpguard's result."""
+    return _rewritten_agrees(case, sg, RE_UPPER_R, r'\1r')
+
+
+RE_UPPER_MOD = re.compile(r'(^| )(redirect|exp)=', re.IGNORECASE)
+
+
+def upper_modifier(case, sg, py):
+    """pyspf takes REDIRECT= (or Exp=) for an unknown modifier: with the
+    names written in lower case, pyspf gives smtpguard's result."""
+    return _rewritten_agrees(case, sg, RE_UPPER_MOD,
+                             lambda m: m.group(1) + m.group(2).lower() + '=')
+
+
 def zero_digit(case, sg, py):
     """pyspf takes the digit transformer 0 (as "all parts")."""
     return 'transformer must be 1-128' in sg.get('reason', '') and \
         any(RE_ZERO.search(t) for t in _texts(case))
+
+
+def cname_with_data(case, sg, py):
+    """Not SPF: the generated zone has a name with a CNAME and other
+    records (RFC 1034 3.6.2: "If a CNAME RR is present at a node, no
+    other data should be present"); smtpguard follows the CNAME, pyspf
+    takes the records."""
+    return any(any(r not in ('TIMEOUT', 'SERVFAIL') and r[0] == 'CNAME'
+                   for r in recs) and
+               any(r not in ('TIMEOUT', 'SERVFAIL') and r[0] != 'CNAME'
+                   for r in recs) for recs in case.zone.values())
 
 
 def exp_case(case, sg, py):
@@ -199,35 +328,26 @@ def exp_case(case, sg, py):
     return compare(sg, py, fold=True) is None
 
 
-def libspf2_delim(case, sg, py):
-    """OPEN smtpguard bug: libspf2 refuses the delimiters "," and "/"."""
-    return sg['result'] == 'permerror' and \
-        sg.get('reason') == 'record not usable' and \
-        any(RE_BAD_DELIM.search(t) for t in _texts(case))
-
-
-def servfail(case, sg, py):
-    """OPEN: a SERVFAIL in the case and a temperror on one side only
-    (smtpguard goes on after some failed lookups that RFC 7208 5 makes
-    a temperror at once, and the other way round)."""
-    return 'temperror' in (sg['result'], py['result']) and \
-        any('SERVFAIL' in recs for recs in case.zone.values())
-
-
 KNOWN = [
+    ('exp-domain-case', exp_case),      # first: the others fold case
     ('pyspf-void-subquery', VoidPerTerm),
+    ('pyspf-cname-void-twice', CnameVoidOnce),
+    ('pyspf-redirect-counted-unused', RedirectWhenUsed),
+    ('pyspf-p-at-parse', PWhenEvaluated),
+    ('pyspf-p-uncounted', PCounted),
+    ('pyspf-joiner', JoinWithDot),
     ('pyspf-zero-digit', zero_digit),
     ('pyspf-uppercase-R', upper_r),
-    ('exp-domain-case', exp_case),
-    ('OPEN-libspf2-delimiter', libspf2_delim),
-    ('OPEN-temperror-handling', servfail),
+    ('pyspf-uppercase-modifier', upper_modifier),
+    ('zone-cname-with-data', cname_with_data),
 ]
 
 
 def classify(case, sg, py):
     for name, test in KNOWN:
         if isinstance(test, type):
-            if compare(sg, run_pyspf(case, test)) is None:
+            # explanations without regard to case (exp-domain-case)
+            if compare(sg, run_pyspf(case, test), fold=True) is None:
                 return name
         elif test(case, sg, py):
             return name

@@ -406,18 +406,22 @@ START_TEST(test_nonsense_answer_is_temperror)
 }
 END_TEST
 
-/* A zone in memory, through the asker interface: name, type, answer. */
+/* A zone in memory, through the asker interface: name, type, answer
+ * (all the entries of a name and type, in order). An entry of type 0
+ * makes every lookup of the name a SERVFAIL. */
 struct zentry {
     const char *name;
     uint16_t type;
-    const char *text;           /* TXT/MX/PTR: the one record; A: address */
+    const char *text;           /* TXT/MX/PTR: one record; A/AAAA: address */
 };
+
+#define ZONE_RRS 4              /* records per answer */
 
 struct zone_asker {
     const struct zentry *z;
     struct sg_dns_answer ans[64];
-    struct sg_dns_rr rr[64];
-    char text[64][SG_DNS_NAME_MAX];
+    struct sg_dns_rr rr[64][ZONE_RRS];
+    char text[64][ZONE_RRS][SG_DNS_NAME_MAX];
     size_t n, asked;
 };
 
@@ -425,8 +429,8 @@ static const struct sg_dns_answer *zone_ask(void *arg, const char *name,
                                             uint16_t type, bool *refused)
 {
     struct zone_asker *za = arg;
-    struct sg_dns_answer *a = &za->ans[za->n % 64];
     size_t slot = za->n++ % 64;
+    struct sg_dns_answer *a = &za->ans[slot];
     bool named = false;
 
     *refused = false;
@@ -434,34 +438,119 @@ static const struct sg_dns_answer *zone_ask(void *arg, const char *name,
     memset(a, 0, sizeof(*a));
     sg_strlcpy(a->name, name, sizeof(a->name));
     a->qtype = type;
-    a->status = SG_DNS_NXDOMAIN;
+    a->rr = za->rr[slot];
     for (const struct zentry *e = za->z; e->name != NULL; e++) {
-        struct sg_dns_rr *r = &za->rr[slot];
+        struct sg_dns_rr *r = &za->rr[slot][a->nrr];
 
         if (strcmp(e->name, name) != 0)
             continue;
         named = true;
-        if (e->type != type)
+        if (e->type == 0) {
+            a->status = SG_DNS_SERVFAIL;
+            a->nrr = 0;
+            return a;
+        }
+        if (e->type != type || a->nrr == ZONE_RRS)
             continue;
         memset(r, 0, sizeof(*r));
         r->type = type;
         r->ttl = 60;
-        if (type == SG_DNS_T_A) {
+        if (type == SG_DNS_T_A || type == SG_DNS_T_AAAA) {
             ck_assert_int_eq(sg_addr_parse(e->text, &r->addr), SG_OK);
         } else {
-            sg_strlcpy(za->text[slot], e->text, sizeof(za->text[slot]));
-            r->text = za->text[slot];
+            sg_strlcpy(za->text[slot][a->nrr], e->text,
+                       sizeof(za->text[slot][a->nrr]));
+            r->text = za->text[slot][a->nrr];
             r->len = strlen(r->text);
         }
-        a->status = SG_DNS_OK;
-        a->nrr = 1;
-        a->rr = r;
-        return a;
+        a->nrr++;
     }
-    if (named)
-        a->status = SG_DNS_NODATA;
+    a->status = a->nrr > 0 ? SG_DNS_OK : named ? SG_DNS_NODATA
+        : SG_DNS_NXDOMAIN;
     return a;
 }
+
+/* zone_check - one check of sender a@DOMAIN from ip in zone z */
+static void zone_check(const struct zentry *z, const char *ip_text,
+                       const char *domain, struct sg_spf_outcome *out)
+{
+    static struct zone_asker za;
+    struct sg_spf_asker asker = { zone_ask, &za };
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+    char addr[300];
+
+    memset(&za, 0, sizeof(za));
+    za.z = z;
+    snprintf(addr, sizeof(addr), "a@%s", domain);
+    ck_assert_int_eq(sg_addr_parse(ip_text, &ip), SG_OK);
+    ck_assert_int_eq(sg_mailaddr_parse(addr, &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", out);
+}
+
+/*
+ * RFC 7208 5: a DNS error during the evaluation ends it with temperror,
+ * whatever a later term (or another MX host) would have said; 5.4: every
+ * MX host is looked up. Not so for ptr (5.5: an error of the PTR lookup
+ * is no match, of a name's address lookup skips the name), nor for the
+ * explanation after a fail (6.2: no explanation).
+ */
+START_TEST(test_dns_error_is_temperror)
+{
+    static const struct zentry zone[] = {
+        /* the MX host that fails comes after one that matches */
+        { "mx.t", SG_DNS_T_TXT, "v=spf1 mx -all" },
+        { "mx.t", SG_DNS_T_MX, "good.h.t" },
+        { "mx.t", SG_DNS_T_MX, "bad.h.t" },
+        { "good.h.t", SG_DNS_T_A, "192.0.2.1" },
+        { "bad.h.t", 0, NULL },
+        { "mx6.t", SG_DNS_T_TXT, "v=spf1 mx//0 -all" },
+        { "mx6.t", SG_DNS_T_MX, "good.h.t" },
+        { "mx6.t", SG_DNS_T_MX, "bad.h.t" },
+        { "good.h.t", SG_DNS_T_AAAA, "2001:db8::1" },
+        /* a failed term before the one that matches */
+        { "first.t", SG_DNS_T_TXT, "v=spf1 a:bad.h.t ip4:192.0.2.1 -all" },
+        { "inc.t", SG_DNS_T_TXT, "v=spf1 include:bad.h.t +all" },
+        /* ptr: the PTR lookup fails: no match */
+        { "ptr.t", SG_DNS_T_TXT, "v=spf1 ptr:ptr.t -all" },
+        { "1.2.0.192.in-addr.arpa", 0, NULL },
+        /* ptr: one name's address lookup fails: skipped */
+        { "ptr2.t", SG_DNS_T_TXT, "v=spf1 ptr:ptr2.t -all" },
+        { "2.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "bad.h.t" },
+        { "2.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "n.ptr2.t" },
+        { "n.ptr2.t", SG_DNS_T_A, "192.0.2.2" },
+        /* %{p}: the PTR lookup fails: "unknown" */
+        { "p.t", SG_DNS_T_TXT, "v=spf1 exists:%{p}.p.t -all" },
+        { "unknown.p.t", SG_DNS_T_A, "127.0.0.2" },
+        /* the explanation fails: a fail without one */
+        { "exp.t", SG_DNS_T_TXT, "v=spf1 -all exp=bad.h.t" },
+        { NULL, 0, NULL },
+    };
+    static const struct {
+        const char *ip, *domain;
+        enum sg_spf_result want;
+    } cases[] = {
+        { "192.0.2.1", "mx.t", SG_SPF_TEMPERROR },
+        { "2001:db8::1", "mx6.t", SG_SPF_TEMPERROR },
+        { "192.0.2.1", "first.t", SG_SPF_TEMPERROR },
+        { "192.0.2.1", "inc.t", SG_SPF_TEMPERROR },
+        { "192.0.2.1", "ptr.t", SG_SPF_FAIL },
+        { "192.0.2.2", "ptr2.t", SG_SPF_PASS },
+        { "192.0.2.1", "p.t", SG_SPF_PASS },
+        { "192.0.2.1", "exp.t", SG_SPF_FAIL },
+    };
+    struct sg_spf_outcome out;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        zone_check(zone, cases[i].ip, cases[i].domain, &out);
+        ck_assert_msg(out.result == cases[i].want, "%s: got %s (%s), want "
+                      "%s", cases[i].domain, sg_spf_result_name(out.result),
+                      out.reason, sg_spf_result_name(cases[i].want));
+    }
+    zone_check(zone, "192.0.2.1", "exp.t", &out);
+    ck_assert_str_eq(out.explanation, "");
+}
+END_TEST
 
 /*
  * RFC 7208 4.6.4: the address lookups of an mx term's names belong to
@@ -588,6 +677,122 @@ START_TEST(test_macro_digits)
 }
 END_TEST
 
+/* The delimiters "," and "/" (RFC 7208 7.1), which libspf2 refuses: such
+ * macros of a known value are expanded (7.3: parts rejoined with ".",
+ * empty parts kept), as record text; unknown ones are reported. */
+START_TEST(test_macro_delims)
+{
+    static const struct {
+        const char *in, *out;
+        unsigned unknown;
+    } cases[] = {
+        { "v=spf1 exists:%{l1,}.x.test -all", "v=spf1 exists:c.x.test -all",
+          0 },
+        { "v=spf1 exists:%{lr,}.x.test", "v=spf1 exists:c.b..a.x.test", 0 },
+        { "v=spf1 exists:%{l,/}.x.test", "v=spf1 exists:a.b..c.x.test", 0 },
+        { "v=spf1 a:%{d/}.x.test a:%{d2,.}", "v=spf1 a:sub.example.com.x.test"
+          " a:example.com", 0 },
+        { "v=spf1 a:%{d.}.x.test", "v=spf1 a:%{d.}.x.test", 0 },
+        { "v=spf1 exists:%{S,}.x.test", "v=spf1 exists:q%%20r%%25s%%40"
+          "sub.example.com.x.test", 0 },
+        { "v=spf1 exists:%{s,}.x.test", "v=spf1 exists:q%_r%%s@"
+          "sub.example.com.x.test", 0 },
+        { "v=spf1 exists:%{p,}.%{i/}.x.test", "v=spf1 exists:%{p,}.192.0.2.1"
+          ".x.test", 1u << ('p' - 'a') },
+        { "v=spf1 exp=%%{d,} exists:%{ir./}", "v=spf1 exp=%%{d,} exists:"
+          "1.2.0.192", 0 },
+        /* upper case: URL-escaped ("'" too); %{p} with a digit */
+        { "v=spf1 a:%{D2} exists:%{L}.%{p1}.%{p}.x.test", "v=spf1 "
+          "a:example.com exists:o%%27b.%{p1}.%{p}.x.test", 1u << ('p' - 'a') },
+        { "v=spf1 exists:%{p}.x.test", "v=spf1 exists:%{p}.x.test",
+          1u << ('p' - 'a') },
+    };
+    const char *values[26] = { NULL };
+    char buf[256], small[40];
+
+    values['d' - 'a'] = "sub.example.com";
+    values['l' - 'a'] = "a,b/,c";
+    values['i' - 'a'] = "192.0.2.1";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        values['s' - 'a'] = strstr(cases[i].in, "%{s") ||
+            strstr(cases[i].in, "%{S") ? "q r%s@sub.example.com" : NULL;
+        if (i < 3 || i >= 9)
+            values['l' - 'a'] = i == 0 ? "a,b,c" : i == 1 ? "a,,b,c"
+                : i == 2 ? "a,b/,c" : "o'b";
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        ck_assert_uint_eq(sg_spf_macro_delims(buf, sizeof(buf), values),
+                          cases[i].unknown);
+        ck_assert_str_eq(buf, cases[i].out);
+    }
+    /* an expansion that does not fit leaves the macro as it was */
+    values['l' - 'a'] = "a-very-long-local-part,that-goes-on";
+    snprintf(small, sizeof(small), "v=spf1 exists:%%{l,}.x.test");
+    sg_spf_macro_delims(small, sizeof(small), values);
+    ck_assert_str_eq(small, "v=spf1 exists:%{l,}.x.test");
+}
+END_TEST
+
+/* %{p} with such a delimiter: found by our layer, the name under the
+ * domain first (7.3), "unknown" without one */
+START_TEST(test_p_with_delims)
+{
+    static const struct zentry zone[] = {
+        { "p.t", SG_DNS_T_TXT, "v=spf1 exists:%{p1,}.x.t exists:%{p2/}.y.t "
+          "-all" },
+        { "1.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "elsewhere.test" },
+        { "1.2.0.192.in-addr.arpa", SG_DNS_T_PTR, "n.p.t" },
+        { "elsewhere.test", SG_DNS_T_A, "192.0.2.1" },
+        { "n.p.t", SG_DNS_T_A, "192.0.2.1" },
+        { "n.p.t.x.t", SG_DNS_T_A, "127.0.0.2" },
+        { "q.t", SG_DNS_T_TXT, "v=spf1 exists:%{p,}.x.t -all" },
+        { "unknown.x.t", SG_DNS_T_A, "127.0.0.2" },
+        { NULL, 0, NULL },
+    };
+    struct sg_spf_outcome out;
+
+    zone_check(zone, "192.0.2.1", "p.t", &out);
+    ck_assert_msg(out.result == SG_SPF_PASS, "%s (%s)",
+                  sg_spf_result_name(out.result), out.reason);
+    zone_check(zone, "192.0.2.9", "q.t", &out);     /* no PTR */
+    ck_assert_msg(out.result == SG_SPF_PASS, "%s (%s)",
+                  sg_spf_result_name(out.result), out.reason);
+}
+END_TEST
+
+/* An explanation's macro with delimiters and no other transformer is
+ * split and rejoined with "." too (7.3), empty parts kept. */
+START_TEST(test_exp_delimiters)
+{
+    static const struct zentry zone[] = {
+        { "e.t", SG_DNS_T_TXT, "v=spf1 -all exp=x.e.t" },
+        { "x.e.t", SG_DNS_T_TXT, "%{l-} %{lr-} %{o_}" },
+        { "f.t", SG_DNS_T_TXT, "v=spf1 -all exp=x.f.t" },
+        { "x.f.t", SG_DNS_T_TXT, "%{Sr+}" },
+        { NULL, 0, NULL },
+    };
+    static struct zone_asker za;
+    struct sg_spf_asker asker = { zone_ask, &za };
+    struct sg_spf_outcome out;
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+
+    memset(&za, 0, sizeof(za));
+    za.z = zone;
+    ck_assert_int_eq(sg_addr_parse("192.0.2.1", &ip), SG_OK);
+    ck_assert_int_eq(sg_mailaddr_parse("strong--bad@e.t", &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_FAIL);
+    ck_assert_str_eq(out.explanation, "strong..bad bad..strong e.t");
+    /* upper case: escaped after the split (7.3) */
+    memset(&za, 0, sizeof(za));
+    za.z = zone;
+    ck_assert_int_eq(sg_mailaddr_parse("a+b@f.t", &from), SG_OK);
+    sg_spf_eval(&asker, &ip, "helo.test", &from, "mx.test", &out);
+    ck_assert_int_eq(out.result, SG_SPF_FAIL);
+    ck_assert_str_eq(out.explanation, "b%40f.t.a");
+}
+END_TEST
+
 START_TEST(test_headers)
 {
     struct sg_spf_outcome o;
@@ -627,12 +832,16 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_exp_strings);
     tcase_add_test(tc, test_rewrite_for_libspf2);
     tcase_add_test(tc, test_macro_digits);
+    tcase_add_test(tc, test_macro_delims);
+    tcase_add_test(tc, test_p_with_delims);
+    tcase_add_test(tc, test_exp_delimiters);
     tcase_add_test(tc, test_explanations_kept_from_libspf2);
     tcase_add_test(tc, test_exp_target_never_reaches_libspf2);
     tcase_add_test(tc, test_headers);
     tcase_add_test(tc, test_unusable_identity_named);
     tcase_add_test(tc, test_nonsense_answer_is_temperror);
     tcase_add_test(tc, test_mx_names_counted_per_term);
+    tcase_add_test(tc, test_dns_error_is_temperror);
     suite_add_tcase(s, tc);
     return s;
 }
