@@ -58,6 +58,21 @@ bool sg_dname_host_ok(const char *name)
                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
 }
 
+bool sg_dname_fqdn_ok(const char *name)
+{
+    for (const char *p = name; p != NULL && *p != '\0';) {
+        size_t l = strcspn(p, ".");
+
+        if (l == 0 || l > 63)
+            return false;
+        p += l + (p[l] == '.');
+    }
+    return name != NULL && *name != '\0' && strchr(name, '.') != NULL &&
+        strlen(name) < SG_DNAME_MAX && name[0] != '.' && name[0] != '[' &&
+        strspn(name, "abcdefghijklmnopqrstuvwxyz"
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") == strlen(name);
+}
+
 int sg_dname_reverse(const struct sg_addr *client, const char *zone,
                      char *out, size_t size)
 {

@@ -41,6 +41,13 @@ bool sg_dname_query_ok(const char *name);
 bool sg_dname_host_ok(const char *name);
 
 /*
+ * A fully qualified host name SPF can check (RFC 7208 2.3; anything else
+ * is "none"): at least two labels of 1-63 characters, letters, digits,
+ * '-', '_' and dots, under SG_DNAME_MAX, not an address literal.
+ */
+bool sg_dname_fqdn_ok(const char *name);
+
+/*
  * The name for `client` under `zone`: reversed octets for IPv4
  * (7.2.0.192.zone for 192.0.2.7), reversed nibbles for IPv6 (RFC 5782,
  * and RFC 1035 / 3596 with zone "in-addr.arpa" / "ip6.arpa"). SG_EINVAL

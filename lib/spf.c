@@ -604,23 +604,6 @@ static enum sg_spf_result map(SPF_result_t r)
     }
 }
 
-/* fqdn - a host name SPF can check (RFC 7208 2.3: else "none") */
-static bool fqdn(const char *name)
-{
-    for (const char *p = name; p != NULL && *p != '\0';) {
-        size_t l = strcspn(p, ".");
-
-        if (l == 0 || l > 63)
-            return false;
-        p += l + (p[l] == '.');
-    }
-    return name != NULL && *name != '\0' && strchr(name, '.') != NULL &&
-        strlen(name) < SG_DNS_NAME_MAX && name[0] != '.' &&
-        name[0] != '[' && strspn(name, "abcdefghijklmnopqrstuvwxyz"
-                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
-        == strlen(name);
-}
-
 /* identity - what is checked: the sender, or postmaster@HELO */
 static bool identity(const struct sg_mailaddr *sender, const char *helo,
                      struct sg_spf_outcome *out, char *from, size_t size)
@@ -631,7 +614,7 @@ static bool identity(const struct sg_mailaddr *sender, const char *helo,
         snprintf(from, size, "%s%s%s", sender->local,
                  *sender->domain != '\0' ? "@" : "", sender->domain);
         sg_strlcpy(out->identity, from, sizeof(out->identity));
-        if (!sender->domain_ok || !fqdn(sender->domain) ||
+        if (!sender->domain_ok || !sg_dname_fqdn_ok(sender->domain) ||
             strlen(sender->local) > 64)
             return false;
         sg_strlcpy(out->domain, sender->domain, sizeof(out->domain));
@@ -640,7 +623,7 @@ static bool identity(const struct sg_mailaddr *sender, const char *helo,
     out->helo_identity = true;
     if (helo != NULL)
         sg_strlcpy(out->identity, helo, sizeof(out->identity));
-    if (!fqdn(helo))
+    if (!sg_dname_fqdn_ok(helo))
         return false;
     snprintf(from, size, "postmaster@%s", helo);
     sg_strlcpy(out->identity, helo, sizeof(out->identity));
@@ -897,7 +880,7 @@ static void macro_values(struct ctx *c, const struct sg_addr *ip,
         c->macro['o' - 'a'] = at + 1;
         c->macro['s' - 'a'] = from;
     }
-    c->macro['h' - 'a'] = helo != NULL && fqdn(helo) ? helo
+    c->macro['h' - 'a'] = helo != NULL && sg_dname_fqdn_ok(helo) ? helo
         : "helo.sg-not-a-domain.invalid";
     c->macro['v' - 'a'] = ip->family == AF_INET ? "in-addr" : "ip6";
     if (ip->family == AF_INET) {
@@ -972,8 +955,8 @@ void sg_spf_eval(const struct sg_spf_asker *asker,
     }
     /* libspf2 gives up on a record whose %{h} expands to no domain; RFC
      * 7208 7.3 says such a name matches nothing: a name that cannot. */
-    SPF_request_set_helo_dom(req, helo != NULL && fqdn(helo) ? helo
-                             : "helo.sg-not-a-domain.invalid");
+    SPF_request_set_helo_dom(req, helo != NULL && sg_dname_fqdn_ok(helo)
+                             ? helo : "helo.sg-not-a-domain.invalid");
     SPF_request_set_env_from(req, from);
     macro_values(&c, client, helo, from);
     SPF_request_query_mailfrom(req, &resp);

@@ -197,6 +197,10 @@ START_TEST(test_dname_rules)
         ck_assert_msg(sg_dname_host_ok(cases[i].name) == cases[i].host,
                       "host_ok '%s'", cases[i].name);
     }
+    ck_assert(sg_dname_fqdn_ok("mx.example.com"));
+    ck_assert(!sg_dname_fqdn_ok("localhost"));
+    ck_assert(!sg_dname_fqdn_ok("[192.0.2.1]"));
+    ck_assert(!sg_dname_fqdn_ok("a..b"));
     ck_assert_int_eq(sg_dname_normalize("MX.Example.COM.", out, sizeof(out)),
                      SG_OK);
     ck_assert_str_eq(out, "mx.example.com");
