@@ -869,7 +869,10 @@ START_TEST(test_cache_ttl_and_eviction)
     sg_dns_get_stats(dns, &st);
     ck_assert_uint_le(st.cache_entries, 32);
     ck_assert_uint_ge(st.cache_evictions, 68);
-    ck_assert_uint_eq(st.cache_hits, 3);   /* 2 above, 7.test in the loop */
+    /* 2 above, and 7.test in the loop unless 0-6.test took its shard
+     * first (the shard follows the keyed hash, random per process). */
+    ck_assert_uint_ge(st.cache_hits, 2);
+    ck_assert_uint_le(st.cache_hits, 3);
     sg_dns_free(dns);
     peer_stop(&p);
 }
