@@ -241,7 +241,7 @@ out:
     return rc;
 }
 
-/* transaction - BEGIN IMMEDIATE, the writes, COMMIT; rolled back on failure */
+/* One write of a transaction: as run() takes it; no sql: skipped. */
 struct write {
     const char *sql;
     int n;
@@ -249,6 +249,7 @@ struct write {
     int *changes;
 };
 
+/* transaction - BEGIN IMMEDIATE, the writes, COMMIT; undone on failure */
 static int transaction(sqlite3 *db, const struct write *w, size_t n,
                        struct sg_err *err)
 {

@@ -99,9 +99,10 @@ struct sg_admin_list {
 const struct sg_admin_list *sg_admin_list_find(const char *name);
 
 /*
- * sg_admin_list_show - the entries of a list: entry, value ('' unless
- * mapped), comment; for dnsbl every column of the zone in the order added
- * (zone, weight, answers, txt, ipv6, comment).
+ * sg_admin_list_show - the entries of a list, to fn as sg_admin_query()
+ * gives them: entry, value ('' unless mapped), comment; for dnsbl every
+ * column of the zones in the order added (zone, weight, answers, txt,
+ * ipv6, comment).
  */
 int sg_admin_list_show(struct sg_admin *adm, const struct sg_admin_list *l,
                        sg_admin_row_fn fn, void *arg, struct sg_err *err);

@@ -27,8 +27,9 @@ void done(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * rows - the rows of a query, printed as aligned columns under `heads`
- * (the first 512 rows set the widths, later ones are printed as they
- * come), or as a JSON array of objects keyed by the column names:
+ * (the first 512 are kept to set the widths; any later ones are printed
+ * as they come, ahead of the table), or as a JSON array of objects keyed
+ * by the column names:
  *
  *     rows_start(&r, heads);
  *     rows_end(&r, sg_admin_query(adm, q, key, rows_add, &r, &err), &err);

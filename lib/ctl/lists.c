@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "ctl.h"
 #include "dname.h"
 #include "dnsbl.h"
