@@ -2,12 +2,13 @@
  * store.h - the SQLite store: schema and migrations, policy tables, and the
  * persistent part of the session-limit state
  *
- * The only module that talks to SQLite. One "main" connection belongs to
- * the maintenance thread (reload, flush, purge); ban writes come from any
- * worker thread through a small pool of connections, so no lock is held
- * while SQLite does I/O. WAL mode, synchronous=NORMAL, bound parameters
- * only. SQLITE_BUSY/LOCKED map to SG_ERETRY, everything else to SG_EDB,
- * with sqlite3_errmsg() text in the sg_err.
+ * With store_admin.c (smtpguardctl's statements, on a connection of its
+ * own), the only module that talks to SQLite. One "main" connection
+ * belongs to the maintenance thread (reload, flush, purge); ban writes
+ * come from any worker thread through a small pool of connections, so no
+ * lock is held while SQLite does I/O. WAL mode, synchronous=NORMAL,
+ * bound parameters only. SQLITE_BUSY/LOCKED map to SG_ERETRY, everything
+ * else to SG_EDB, with sqlite3_errmsg() text in the sg_err.
  *
  * Input trust: the database is the operator's; every value read from it is
  * validated (config.c) before use.

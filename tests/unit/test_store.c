@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_admin.h"
 #include "testutil.h"
 
 static int query_int(const char *path, const char *sql)
@@ -635,6 +637,292 @@ START_TEST(test_concurrent_ban_writes)
 }
 END_TEST
 
+/* ---- store_admin: the operator's statements ---- */
+
+/* What a query gave its callback: the header call, then the rows. */
+struct got_rows {
+    int headers;                /* calls with the names only */
+    int n;
+    int ncol;
+    char name[8][32];
+    char value[8][8][64];       /* [row][col]; "(null)" for NULL */
+    bool integer[8][8];
+};
+
+static void got_row(void *arg, const struct sg_admin_row *row)
+{
+    struct got_rows *g = arg;
+
+    ck_assert_int_le(row->ncol, 8);
+    if (row->value == NULL) {
+        ck_assert_int_eq(g->n, 0);
+        g->headers++;
+        g->ncol = row->ncol;
+        for (int i = 0; i < row->ncol; i++)
+            snprintf(g->name[i], sizeof(g->name[i]), "%s", row->name[i]);
+        return;
+    }
+    ck_assert_int_eq(g->headers, 1);
+    if (g->n == 8)
+        return;
+    for (int i = 0; i < row->ncol; i++) {
+        snprintf(g->value[g->n][i], sizeof(g->value[g->n][i]), "%s",
+                 row->value[i] ? row->value[i] : "(null)");
+        g->integer[g->n][i] = row->integer[i];
+    }
+    g->n++;
+}
+
+static struct sg_admin *open_admin(const char *path, int busy_ms)
+{
+    struct sg_admin *adm;
+    struct sg_err err;
+    int version;
+
+    ck_assert_msg(sg_admin_open(path, busy_ms, &adm, &version, &err)
+                  == SG_OK, "admin open %s: %s", path, err.msg);
+    ck_assert_int_eq(version, SG_SCHEMA_VERSION);
+    return adm;
+}
+
+/* Missing, of another version: told apart, and nothing is created. */
+START_TEST(test_admin_open)
+{
+    char missing[4096], old[4096];
+    struct sg_admin *adm;
+    struct sg_err err;
+    int version;
+
+    snprintf(missing, sizeof(missing), "%s", temp_db("admin-missing.db"));
+    ck_assert_int_eq(sg_admin_open(missing, 0, &adm, &version, &err),
+                     SG_ENOENT);
+    ck_assert_ptr_null(adm);
+    ck_assert_int_eq(access(missing, F_OK), -1);
+    snprintf(old, sizeof(old), "%s", temp_db("admin-old.db"));
+    capture_reset();
+    sg_store_close(open_store(old));
+    test_sql(old, "PRAGMA user_version = 2");
+    ck_assert_int_eq(sg_admin_open(old, 0, &adm, &version, &err), SG_EINVAL);
+    ck_assert_ptr_null(adm);
+    ck_assert_int_eq(version, 2);
+}
+END_TEST
+
+/* Rows: names first, then values as text, integers marked, NULL kept. */
+START_TEST(test_admin_rows)
+{
+    const char *p = temp_db("admin-rows.db");
+    const struct sg_admin_list *dnsbl = sg_admin_list_find("dnsbl");
+    struct got_rows g = { 0 };
+    struct sg_dnsbl_zone z = { .zone = "bl.example", .weight = -3,
+                               .answers = "127.0.0.2", .txt = false,
+                               .ipv6 = true };
+    struct sg_admin *adm;
+    struct sg_err err;
+
+    capture_reset();
+    sg_store_close(open_store(p));
+    test_sql(p, "INSERT INTO rate_windows (key, count, window_start, "
+             "window_seconds) VALUES ('conn:192.0.2.7', 4, 1000, 60), "
+             "('conn:192.0.2.70', 9, 1000, 60)");
+    test_sql(p, "INSERT INTO domain_ip (domain, subnet, last_seen) VALUES "
+             "('192.0.2.7', '192.0.2.0/24', 1000)");
+    adm = open_admin(p, 0);
+
+    ck_assert_int_eq(sg_admin_query(adm, SG_ADMIN_SETTING, "MaxErrors",
+                                    got_row, &g, &err), SG_OK);
+    ck_assert_int_eq(g.headers, 1);
+    ck_assert_int_eq(g.ncol, 4);
+    ck_assert_str_eq(g.name[0], "name");
+    ck_assert_str_eq(g.name[2], "default_value");
+    ck_assert_int_eq(g.n, 1);
+    ck_assert_str_eq(g.value[0][0], "MaxErrors");
+    ck_assert(!g.integer[0][1]);
+
+    /* Whole keys only: 192.0.2.70's window is not 192.0.2.7's. */
+    memset(&g, 0, sizeof(g));
+    ck_assert_int_eq(sg_admin_query(adm, SG_ADMIN_COUNTERS, "192.0.2.7",
+                                    got_row, &g, &err), SG_OK);
+    ck_assert_int_eq(g.n, 2);
+    ck_assert_str_eq(g.name[0], "what");
+    ck_assert_str_eq(g.value[0][0], "window");
+    ck_assert_str_eq(g.value[0][2], "4");
+    ck_assert(g.integer[0][2]);
+    ck_assert(!g.integer[0][0]);
+    ck_assert_str_eq(g.value[1][0], "subnet");
+    ck_assert_str_eq(g.value[1][4], "(null)");
+    ck_assert(!g.integer[1][4]);
+
+    /* No rows: the header call all the same. */
+    memset(&g, 0, sizeof(g));
+    ck_assert_int_eq(sg_admin_query(adm, SG_ADMIN_BANS, NULL, got_row, &g,
+                                    &err), SG_OK);
+    ck_assert_int_eq(g.headers, 1);
+    ck_assert_int_eq(g.ncol, 6);
+    ck_assert_int_eq(g.n, 0);
+
+    ck_assert_ptr_nonnull(dnsbl);
+    ck_assert_int_eq(dnsbl->entry, SG_ADMIN_ZONE);
+    ck_assert_int_eq(sg_admin_dnsbl_put(adm, &z, "a comment", &err), SG_OK);
+    z.weight = 2;
+    ck_assert_int_eq(sg_admin_dnsbl_put(adm, &z, NULL, &err), SG_OK);
+    memset(&g, 0, sizeof(g));
+    ck_assert_int_eq(sg_admin_list_show(adm, dnsbl, got_row, &g, &err),
+                     SG_OK);
+    ck_assert_int_eq(g.ncol, 6);
+    ck_assert_int_eq(g.n, 1);
+    ck_assert_str_eq(g.value[0][0], "bl.example");
+    ck_assert_str_eq(g.value[0][1], "2");
+    ck_assert(g.integer[0][1]);
+    ck_assert_str_eq(g.value[0][3], "0");
+    ck_assert_str_eq(g.value[0][5], "a comment");
+    sg_admin_close(adm);
+}
+END_TEST
+
+/* Lists: from the fixed table only; changes() says what happened. */
+START_TEST(test_admin_lists)
+{
+    const char *p = temp_db("admin-lists.db");
+    const struct sg_admin_list *deny = sg_admin_list_find("deny"),
+        *catchalls = sg_admin_list_find("catchalls");
+    struct got_rows g = { 0 };
+    struct sg_admin *adm;
+    struct sg_err err;
+    int n;
+
+    ck_assert_ptr_null(sg_admin_list_find("ip_lists"));
+    ck_assert_ptr_null(sg_admin_list_find("Deny"));
+    ck_assert_ptr_nonnull(deny);
+    ck_assert(!deny->mapped);
+    ck_assert_int_eq(deny->entry, SG_ADMIN_NETWORK);
+    ck_assert_ptr_nonnull(catchalls);
+    ck_assert(catchalls->mapped);
+    capture_reset();
+    sg_store_close(open_store(p));
+    adm = open_admin(p, 0);
+    ck_assert_int_eq(sg_admin_list_add(adm, deny, "192.0.2.0/24", NULL, &n,
+                                       &err), SG_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(sg_admin_list_add(adm, deny, "192.0.2.0/24", NULL, &n,
+                                       &err), SG_OK);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_lists WHERE list "
+                               "= 'denySMTPConnectionsFromAlways'"), 1);
+    ck_assert_int_eq(sg_admin_list_add(adm, catchalls, "example.org",
+                                       "a@example.org", &n, &err), SG_OK);
+    ck_assert_int_eq(sg_admin_list_add(adm, catchalls, "example.org",
+                                       "b@example.org", &n, &err), SG_OK);
+    ck_assert_int_eq(sg_admin_list_show(adm, catchalls, got_row, &g, &err),
+                     SG_OK);
+    ck_assert_int_eq(g.n, 1);
+    ck_assert_str_eq(g.name[0], "entry");
+    ck_assert_str_eq(g.value[0][1], "b@example.org");
+    ck_assert_int_eq(sg_admin_list_remove(adm, catchalls, "EXAMPLE.org", &n,
+                                          &err), SG_OK);
+    ck_assert_int_eq(n, 1);
+    /* The noprocessing list holds the same network: only deny's goes. */
+    test_sql(p, "INSERT INTO ip_lists (list, network) VALUES "
+             "('noProcessingIPs', '192.0.2.0/24')");
+    ck_assert_int_eq(sg_admin_list_remove(adm, deny, "192.0.2.0/24", &n,
+                                          &err), SG_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(sg_admin_list_remove(adm, deny, "192.0.2.0/24", &n,
+                                          &err), SG_OK);
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM ip_lists WHERE "
+                               "network = '192.0.2.0/24'"), 1);
+    sg_admin_close(adm);
+}
+END_TEST
+
+/* A refusal by a constraint or trigger is SG_EINVAL with its reason. */
+START_TEST(test_admin_refusal)
+{
+    const char *p = temp_db("admin-refusal.db");
+    struct sg_dnsbl_zone z = { .zone = "bl.example", .weight = 0,
+                               .answers = "", .txt = true, .ipv6 = true };
+    struct sg_admin *adm;
+    struct sg_err err;
+    int serial;
+
+    capture_reset();
+    sg_store_close(open_store(p));
+    serial = query_int(p, "SELECT value FROM meta WHERE key='policy_serial'");
+    adm = open_admin(p, 0);
+    ck_assert_int_eq(sg_admin_setting_set(adm, "MaxErrors", "lots", &err),
+                     SG_EINVAL);
+    ck_assert_msg(strstr(err.msg, "whole number") != NULL, "%s", err.msg);
+    ck_assert_int_eq(sg_admin_setting_set(adm, "NoSuchSetting", "1", &err),
+                     SG_EINVAL);
+    ck_assert_msg(strstr(err.msg, "unknown setting") != NULL, "%s", err.msg);
+    ck_assert_int_eq(sg_admin_dnsbl_put(adm, &z, NULL, &err), SG_EINVAL);
+    ck_assert_msg(strstr(err.msg, "CHECK constraint") != NULL, "%s",
+                  err.msg);
+    ck_assert_int_eq(sg_admin_event_override(adm, "00200154", "warning",
+                                             "sideways", &err), SG_EINVAL);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM catalogue WHERE "
+                               "severity_override IS NOT NULL"), 0);
+    ck_assert_int_eq(query_int(p, "SELECT value FROM meta WHERE "
+                               "key='policy_serial'"), serial);
+    /* And what is valid goes through. */
+    ck_assert_int_eq(sg_admin_setting_set(adm, "MaxErrors", "7", &err),
+                     SG_OK);
+    ck_assert_int_eq(query_int(p, "SELECT value FROM settings WHERE name = "
+                               "'MaxErrors'"), 7);
+    ck_assert_int_eq(sg_admin_event_override(adm, "00200154", "warning",
+                                             "monitor", &err), SG_OK);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM catalogue WHERE "
+                               "action_override = 'monitor'"), 1);
+    sg_admin_close(adm);
+}
+END_TEST
+
+/* Another writer holding the lock: SG_ERETRY naming the step. */
+START_TEST(test_admin_locked)
+{
+    const char *p = temp_db("admin-locked.db");
+    struct sg_admin_purged n;
+    struct sg_admin *adm;
+    struct sg_err err;
+    sqlite3 *holder;
+    int lifted;
+
+    capture_reset();
+    sg_store_close(open_store(p));
+    test_sql(p, "INSERT INTO bans (kind, key, reason, created, expires) "
+             "VALUES ('ip', '192.0.2.1', '00200154', 1, 2), ('ip', "
+             "'192.0.2.2', '00200154', 1, 4000000000)");
+    adm = open_admin(p, 0);
+    ck_assert_int_eq(sqlite3_open(p, &holder), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    ck_assert_int_eq(sg_admin_setting_set(adm, "MaxErrors", "7", &err),
+                     SG_ERETRY);
+    ck_assert_str_eq(err.msg, "write");
+    ck_assert_int_eq(sg_admin_purge(adm, &n, &err), SG_ERETRY);
+    ck_assert_str_eq(err.msg, "BEGIN IMMEDIATE");
+    ck_assert_int_eq(sg_admin_event_override(adm, "00200154", "info", NULL,
+                                             &err), SG_ERETRY);
+    ck_assert_str_eq(err.msg, "BEGIN IMMEDIATE");
+    ck_assert_int_eq(sg_admin_unban(adm, "192.0.2.2", &lifted, &err),
+                     SG_ERETRY);
+    /* Readers are not held up (WAL). */
+    ck_assert_int_eq(sg_admin_query(adm, SG_ADMIN_EVENTS, NULL, got_row,
+                                    &(struct got_rows) { 0 }, &err), SG_OK);
+    sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(holder);
+
+    ck_assert_int_eq(sg_admin_purge(adm, &n, &err), SG_OK);
+    ck_assert_int_eq(n.bans, 1);
+    ck_assert_int_eq(n.windows, 0);
+    ck_assert_int_eq(sg_admin_unban(adm, "192.0.2.2", &lifted, &err), SG_OK);
+    ck_assert_int_eq(lifted, 1);
+    ck_assert_int_eq(query_int(p, "SELECT count(*) FROM bans"), 0);
+    sg_admin_close(adm);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -652,6 +940,11 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_state_round_trip);
     tcase_add_test(tc, test_concurrent_ban_writes);
     tcase_add_test(tc, test_corrupt_moved_aside);
+    tcase_add_test(tc, test_admin_open);
+    tcase_add_test(tc, test_admin_rows);
+    tcase_add_test(tc, test_admin_lists);
+    tcase_add_test(tc, test_admin_refusal);
+    tcase_add_test(tc, test_admin_locked);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
