@@ -237,6 +237,18 @@ static void reset(struct sg_engine *eng)
     sg_state_free(eng->state);
     if ((eng->state = sg_state_new()) == NULL)
         abort();
+    /* A new state has no bounds: the engine's come from its settings
+     * (a reload sets them again below when the input changed those). */
+    {
+        struct sg_config *cfg = sg_confhold_get(&eng->conf);
+
+        sg_state_set_limits(eng->state,
+                            (size_t) sg_config_get(cfg,
+                                                   SG_SET_state_windows_max),
+                            (size_t) sg_config_get(cfg,
+                                                   SG_SET_state_domains_max));
+        sg_config_unref(cfg);
+    }
     /*
      * The rows and settings go back only when the input changed the file:
      * a write of ours makes the engine's connection drop its page cache
