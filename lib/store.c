@@ -101,8 +101,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN",
     [ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [ST_SERIALS] = "SELECT key, value FROM meta WHERE key IN "
-        "('policy_serial', 'ban_serial')",
+    /* Two lookups by key, not "key IN (...)", which builds a temporary
+     * b-tree (and its page cache) at every poll. */
+    [ST_SERIALS] = "SELECT (SELECT value FROM meta WHERE key = "
+        "'policy_serial'), (SELECT value FROM meta WHERE key = "
+        "'ban_serial')",
     [ST_FLUSH_RATE] = "INSERT INTO rate_windows (key, window_start, "
         "window_seconds, count) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (key) DO UPDATE SET "
@@ -1161,13 +1164,10 @@ int sg_store_serials(struct sg_store *s, int64_t *policy, int64_t *bans,
     if (rc != SG_OK)
         return rc;
     *policy = *bans = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *k = col_text(st, 0);
-
-        if (k && strcmp(k, "policy_serial") == 0)
-            *policy = sqlite3_column_int64(st, 1);
-        else if (k)
-            *bans = sqlite3_column_int64(st, 1);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *policy = sqlite3_column_int64(st, 0);      /* NULL: 0 */
+        *bans = sqlite3_column_int64(st, 1);
+        rc = sqlite3_step(st);
     }
     rc = db_status(s->db, rc, "read serials", err);
     stmt_done(st);

@@ -102,11 +102,14 @@ static struct sg_engine *shared;
 static sqlite3 *side;           /* the harness's own connection */
 static char **snap_name, **snap_value;  /* the settings as first opened */
 static size_t nsnap;
+static bool *touched;           /* ... and which were written this input */
 static bool dirty;              /* a setting was written this input */
 static bool pending;            /* ... and not loaded yet */
+static bool in_txn;             /* the settings' transaction is open */
 
 /* The harness's statements, prepared once: a parse costs more than a run. */
-enum { BEGIN, DEL_BANS, DEL_RATES, DEL_DOMAINS, COMMIT, RESTORE, SET, NSQL };
+enum { BEGIN, DEL_BANS, DEL_RATES, DEL_DOMAINS, COMMIT, RESTORE, SET,
+       VERSION, NSQL };
 static const char *const sql_text[NSQL] = {
     [BEGIN] = "BEGIN IMMEDIATE",
     [DEL_BANS] = "DELETE FROM bans",
@@ -116,8 +119,10 @@ static const char *const sql_text[NSQL] = {
     [RESTORE] = ("UPDATE settings SET value = ?1 WHERE name = ?2 AND "
                  "value IS NOT ?1"),
     [SET] = "UPDATE settings SET value = ?1 WHERE name = ?2",
+    [VERSION] = "PRAGMA data_version",
 };
 static sqlite3_stmt *sql_stmt[NSQL];
+static int64_t data_version;    /* the database as our last reset left it */
 
 static sqlite3_stmt *side_stmt(int id)
 {
@@ -142,6 +147,33 @@ static void side_exec(int id)
     sqlite3_reset(st);
 }
 
+/* version - PRAGMA data_version: it moves when another connection (the
+ * engine's) commits a change */
+static int64_t version(void)
+{
+    sqlite3_stmt *st = side_stmt(VERSION);
+    int64_t v = -1;
+
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return v;
+}
+
+/* dns_used - did the engine's resolver get a question since it was made?
+ * A resolver that was never asked has nothing cached to forget. */
+static bool dns_used(struct sg_engine *eng)
+{
+    struct sg_dns *dns = sg_engine_dns(eng);
+    struct sg_dns_stats st = { 0 };
+
+    if (dns != NULL) {
+        sg_dns_get_stats(dns, &st);
+        sg_dns_free(dns);
+    }
+    return dns == NULL || st.queries != 0;
+}
+
 static void snapshot(void)
 {
     sqlite3_stmt *st;
@@ -164,13 +196,21 @@ static void snapshot(void)
         nsnap++;
     }
     sqlite3_finalize(st);
+    if ((touched = calloc(nsnap ? nsnap : 1, sizeof(*touched))) == NULL)
+        abort();
+    data_version = version();
 }
 
 static void restore_settings(void)
 {
     sqlite3_stmt *st = side_stmt(RESTORE);
 
+    /* Only those written: one statement per setting costs more than a
+     * short input. */
     for (size_t i = 0; i < nsnap; i++) {
+        if (!touched[i])
+            continue;
+        touched[i] = false;
         sqlite3_bind_text(st, 1, snap_value[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, snap_name[i], -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) {
@@ -183,6 +223,13 @@ static void restore_settings(void)
     sqlite3_clear_bindings(st);
 }
 
+static void commit_settings(void)
+{
+    if (in_txn)
+        side_exec(COMMIT);
+    in_txn = false;
+}
+
 static void reset(struct sg_engine *eng)
 {
     bool was_dirty;
@@ -190,13 +237,35 @@ static void reset(struct sg_engine *eng)
     sg_state_free(eng->state);
     if ((eng->state = sg_state_new()) == NULL)
         abort();
-    side_exec(BEGIN);
-    side_exec(DEL_BANS);
-    side_exec(DEL_RATES);
-    side_exec(DEL_DOMAINS);
-    if (dirty)
-        restore_settings();
-    side_exec(COMMIT);
+    /* A new state has no bounds: the engine's come from its settings
+     * (a reload sets them again below when the input changed those). */
+    {
+        struct sg_config *cfg = sg_confhold_get(&eng->conf);
+
+        sg_state_set_limits(eng->state,
+                            (size_t) sg_config_get(cfg,
+                                                   SG_SET_state_windows_max),
+                            (size_t) sg_config_get(cfg,
+                                                   SG_SET_state_domains_max));
+        sg_config_unref(cfg);
+    }
+    /*
+     * The rows and settings go back only when the input changed the file:
+     * a write of ours makes the engine's connection drop its page cache
+     * and read the file again at its next statement, which cost more than
+     * the whole of a short input.
+     */
+    commit_settings();
+    if (dirty || version() != data_version) {
+        side_exec(BEGIN);
+        side_exec(DEL_BANS);
+        side_exec(DEL_RATES);
+        side_exec(DEL_DOMAINS);
+        if (dirty)
+            restore_settings();
+        side_exec(COMMIT);
+        data_version = version();
+    }
     was_dirty = dirty;
     dirty = pending = false;
     fuzz_now = 1700000000;
@@ -210,7 +279,8 @@ static void reset(struct sg_engine *eng)
         sg_engine_tick(eng);    /* the settings of a new engine */
     }
     /* Nothing cached from the last input's zone. */
-    sg_engine_dns_renew(eng);
+    if (was_dirty || dns_used(eng))
+        sg_engine_dns_renew(eng);
     atomic_store(&quiet_log.max_severity, SG_SEV_DEBUG);
 }
 
@@ -257,6 +327,13 @@ bool fuzz_engine_set(struct sg_engine *eng, const char *name,
     sqlite3_stmt *st = side_stmt(SET);
     bool ok;
 
+    /* A run of settings is one transaction (committed by the apply): a
+     * commit each cost more than the sessions between them. A value the
+     * schema's triggers refuse aborts its statement, not the rest. */
+    if (!in_txn) {
+        side_exec(BEGIN);
+        in_txn = true;
+    }
     sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     /* The database's own checks refuse bad values: not an error. */
@@ -264,13 +341,18 @@ bool fuzz_engine_set(struct sg_engine *eng, const char *name,
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     (void) eng;
-    if (ok)
+    if (ok) {
         dirty = pending = true;
+        for (size_t i = 0; i < nsnap; i++)
+            if (strcmp(snap_name[i], name) == 0)
+                touched[i] = true;
+    }
     return ok;
 }
 
 void fuzz_engine_apply(struct sg_engine *eng)
 {
+    commit_settings();
     if (!pending)
         return;
     pending = false;

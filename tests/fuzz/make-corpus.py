@@ -17,11 +17,18 @@ def write(kind, name, items):
     os.makedirs(d, exist_ok=True)
     for old in os.listdir(d):
         os.unlink(os.path.join(d, old))
+    names = set()
     for i, data in enumerate(items):
+        label = None
+        if isinstance(data, tuple):     # (a file name that says what, data)
+            label, data = data
         if isinstance(data, str):
             data = data.encode('utf-8', 'surrogateescape')
         h = hashlib.sha1(data).hexdigest()[:12]
-        with open(os.path.join(d, f'{i:03d}-{h}'), 'wb') as f:
+        name = label if label else f'{i:03d}-{h}'
+        assert name not in names, name
+        names.add(name)
+        with open(os.path.join(d, name), 'wb') as f:
             f.write(data)
     return len(items)
 
@@ -293,6 +300,185 @@ spf_bad += [
     'v=spf1 a:x.example.com -all\nx.example.com CNAME ' + 'a' * 70 + '.com',
     'v=spf1 mx -all\nexample.com MX 10 ' + 'b.' * 130 + 'com',
     'v=spf1 -all\n\n\n\nip\nhelo\nfrom\nrcv\n* \n* TXT',
+]
+
+
+# exp= against libspf2's macro compiler. A sender domain publishing
+# 'v=spf1 -all exp=NAME' whose NAME holds an SPF-looking record of ~720
+# bytes once crashed the daemon: libspf2 fetched the exp= target through
+# our DNS layer, got the one SPF record of the answer (it passes our record
+# check) and compiled it in SPF_record_compile_macro(), 511-byte stack
+# buffer, stack smashing. Now we fetch and expand explanations ourselves
+# (lib/spf.c fetch_exp()); fuzz_spf.c aborts if libspf2 compiles a text of
+# the network. The main case, then the shapes around it.
+
+
+def letters(n, c='a'):
+    return c * n
+
+
+def spfish(runs, macro='%{d}', tail='.example'):
+    """v=spf1 exists:<run>MACRO ... exists:<last run>TAIL -all"""
+    terms = [f'exists:{letters(r)}{macro}' for r in runs[:-1]]
+    terms.append(f'exists:{letters(runs[-1])}{tail}')
+    return 'v=spf1 ' + ' '.join(terms) + ' -all'
+
+
+HOSTILE = spfish([236, 232, 200])
+assert 700 < len(HOSTILE) < 730, len(HOSTILE)
+
+
+def exp_case(target_txt, record='v=spf1 -all exp=e.example.com',
+             name='e.example.com', extra=''):
+    return record + f'\n{name} TXT {target_txt}' + extra
+
+
+PTR_CLIENT = ('\n10.2.0.192.in-addr.arpa PTR ' + letters(60, 'p')
+              + '.example.com\n' + letters(60, 'p')
+              + '.example.com A 192.0.2.10')
+exp_regress = [
+    ('exp-spf-record-720-bytes-crashed-libspf2', exp_case(HOSTILE)),
+    # The same through the harness's exp line (no name to keep in step).
+    ('exp-spf-record-720-bytes-exp-line',
+     'v=spf1 -all exp=e.example.com\nexp ' + HOSTILE),
+    # Longer and shorter targets, around the 511-byte buffer and our 512.
+    ('exp-spf-record-1000-bytes', exp_case(spfish([250, 250, 250, 200]))),
+    ('exp-spf-record-510-bytes', exp_case(spfish([236, 236]))),
+    ('exp-spf-record-530-bytes', exp_case(spfish([246, 246]))),
+    ('exp-spf-record-300-bytes', exp_case(spfish([140, 120]))),
+    ('exp-spf-record-8-macros', exp_case(
+        'v=spf1 ' + ' '.join(f'exists:{letters(60)}%{{d}}%{{d}}'
+                             for _ in range(8)) + ' -all')),
+    # Each macro letter in an SPF-looking target (%{p} with a PTR name).
+    ('exp-spf-record-macro-i', exp_case(spfish([236, 232, 200], '%{i}'))),
+    ('exp-spf-record-macro-ir-ipv6',
+     exp_case(spfish([236, 232, 200], '%{ir}')) + '\nip 2001:db8::1:2:3:4'),
+    ('exp-spf-record-macro-p', exp_case(spfish([236, 232, 200], '%{p}'))
+     + PTR_CLIENT),
+    ('exp-spf-record-macro-l', exp_case(spfish([236, 232, 200], '%{l}'))
+     + '\nfrom <' + letters(64, 'l') + '@example.com>'),
+    ('exp-spf-record-macro-h', exp_case(spfish([236, 232, 200], '%{h}'))
+     + '\nhelo ' + 'h' * 60 + '.' + 'h' * 60 + '.example'),
+    ('exp-spf-record-macro-upper-url-escaped', exp_case(
+        spfish([200, 200, 200], '%{L}%{S}%{H}'))
+     + '\nfrom <"a b%c"@example.com>'),
+    ('exp-spf-record-macro-reversed-delims', exp_case(
+        spfish([200, 200, 200], '%{l1r-.+,/_=}'))),
+    # Explanations that are text, with macros: ours expands them.
+    ('exp-text-every-macro', exp_case(
+        '%{s} %{l} %{o} %{d} %{i} %{p} %{v} %{h} %{c} %{r} %{t} '
+        '%{d2} %{ir} %{l1r-} %% %_ %-') + PTR_CLIENT),
+    ('exp-text-macro-p-ten-ptr-names', exp_case('%{p} %{p} %{p}') + ''.join(
+        f'\n10.2.0.192.in-addr.arpa PTR n{i}.example.com' for i in range(12))
+     + '\nn11.example.com A 192.0.2.10'),
+    ('exp-text-macro-p-ptr-line', 'v=spf1 -all exp=e.example.com\n'
+     'exp %{p} is %{P}\nptr ' + 'x' * 63 + '.example.com\nptr- other.test'),
+    ('exp-text-200-macros-d', exp_case('%{d}' * 120)),
+    ('exp-text-upper-macros-url-escape', exp_case('%{L}' * 40)
+     + '\nfrom <' + '"' + '%' * 60 + '"@example.com>'),
+    # Several TXT strings: 2 of 255 and a rest (within our 512), 3 strings
+    # over it, and an SPF-looking record of 4 strings.
+    ('exp-text-three-strings-within-512', exp_case(
+        '%{i} ' + letters(250, 'x') + ' %{d} ' + letters(200, 'y'))),
+    ('exp-text-three-strings-over-512', exp_case(letters(700, 'z'))),
+    ('exp-spf-record-four-strings', exp_case(
+        spfish([250, 250, 250], '%{d}.%{d}'))),
+    # More than one record at the target (6.2: no explanation).
+    ('exp-target-two-records-one-spf', exp_case(HOSTILE)
+     + '\ne.example.com TXT %{i} not allowed'),
+    ('exp-target-two-spf-records', exp_case(HOSTILE)
+     + '\ne.example.com TXT ' + spfish([200, 200])),
+    ('exp-target-two-text-records', exp_case('first %{d}')
+     + '\ne.example.com TXT second %{i}'),
+    # More than one exp= (a permerror of ours), an exp= and a redirect=.
+    ('exp-twice-in-record', exp_case(
+        HOSTILE, record='v=spf1 -all exp=e.example.com exp=f.example.com')
+     + '\nf.example.com TXT ' + HOSTILE),
+    # An SPF record as the target, short; one whose exp= points on.
+    ('exp-target-short-spf-record', exp_case('v=spf1 -all')),
+    ('exp-target-spf-record-with-exp', exp_case(
+        'v=spf1 -all exp=g.example.com') + '\ng.example.com TXT ' + HOSTILE),
+    ('exp-target-is-the-record-itself', exp_case(
+        'v=spf1 -all exp=example.com', record='v=spf1 -all exp=example.com',
+        name='x.example.com')),
+    # exp= on a redirect= target (it counts) and on an include (it does
+    # not); a redirect target that is itself the hostile record.
+    ('exp-in-redirect-target',
+     'v=spf1 redirect=r.example.com exp=x.example.com\n'
+     'r.example.com TXT v=spf1 -all exp=e.r.example.com\n'
+     'e.r.example.com TXT ' + HOSTILE + '\nx.example.com TXT ' + HOSTILE),
+    ('exp-in-redirect-target-text',
+     'v=spf1 redirect=r.example.com\n'
+     'r.example.com TXT v=spf1 -all exp=e.r.example.com\n'
+     'e.r.example.com TXT %{d} refuses %{i}'),
+    ('exp-redirect-target-is-hostile',
+     'v=spf1 redirect=r.example.com\nr.example.com TXT ' + HOSTILE),
+    ('exp-in-include-target',
+     'v=spf1 include:i.example.com -all\n'
+     'i.example.com TXT v=spf1 ?all exp=e.i.example.com\n'
+     'e.i.example.com TXT ' + HOSTILE),
+    ('exp-include-target-hostile-fails',
+     'v=spf1 include:i.example.com -all exp=e.example.com\n'
+     'i.example.com TXT v=spf1 -all exp=e.i.example.com\n'
+     'e.i.example.com TXT ' + HOSTILE + '\ne.example.com TXT ' + HOSTILE),
+    # A macro in the exp= domain-spec; one that expands past 253.
+    ('exp-target-macro-l', exp_case(
+        HOSTILE, record='v=spf1 -all exp=%{l}.e.example.com',
+        name='a.e.example.com') + '\nfrom <a@example.com>'),
+    ('exp-target-macro-over-253', exp_case(
+        HOSTILE, record='v=spf1 -all exp=%{l}.%{l}.%{l}.%{l}.%{d}',
+        name='*') + '\nfrom <' + letters(63, 'l') + '@example.com>'),
+    ('exp-target-macro-ir-ipv6', exp_case(
+        HOSTILE, record='v=spf1 -all exp=%{ir}.%{v}.e.example.com',
+        name='*') + '\nip 2001:db8::7'),
+    # The HELO identity (null sender).
+    ('exp-helo-identity-null-sender',
+     'v=spf1 -all exp=e.h.example.com\ne.h.example.com TXT ' + HOSTILE
+     + '\nfrom <>\nhelo h.example.com'),
+    ('exp-helo-identity-text',
+     'v=spf1 -all exp=e.h.example.com\ne.h.example.com TXT %{s} %{h} %{d}'
+     '\nfrom <>\nhelo h.example.com'),
+    # Softfail and neutral: the target is not fetched at all.
+    ('exp-softfail-not-fetched', exp_case(HOSTILE,
+                                          record='v=spf1 ~all exp=e.example.com')),
+    ('exp-neutral-not-fetched', exp_case(HOSTILE,
+                                         record='v=spf1 ?all exp=e.example.com')),
+    # Targets that give nothing: NXDOMAIN, void (NODATA), faults, a CNAME
+    # to the hostile text, TC (TCP after a truncated reply), .invalid.
+    ('exp-target-nxdomain', 'v=spf1 -all exp=e.example.com\n'
+     'e.example.com NXDOMAIN'),
+    ('exp-target-void-no-records', 'v=spf1 -all exp=e.example.com'),
+    ('exp-target-void-nodata', 'v=spf1 -all exp=e.example.com\n'
+     'e.example.com A 192.0.2.1'),
+    ('exp-target-servfail', exp_case(HOSTILE) + '\ne.example.com SERVFAIL'),
+    ('exp-target-drop', 'v=spf1 -all exp=e.example.com\ne.example.com DROP'),
+    ('exp-target-truncated-then-tcp', exp_case(HOSTILE)
+     + '\ne.example.com TC'),
+    ('exp-target-cname-to-hostile', 'v=spf1 -all exp=e.example.com\n'
+     'e.example.com CNAME f.example.com\nf.example.com TXT ' + HOSTILE),
+    ('exp-target-invalid-tld', 'v=spf1 -all exp=e.invalid\n'
+     'e.invalid TXT ' + HOSTILE),
+    ('exp-target-empty-text', exp_case('')),
+    ('exp-target-nul-in-text', exp_case('abc\0%{d}\0' + HOSTILE)),
+    # The hostile record as the sender's own record, and as an explanation
+    # string on the first line (our checks and libspf2's compiler).
+    ('exp-hostile-as-sender-record', HOSTILE),
+    ('exp-hostile-as-sender-record-fails', HOSTILE + '\n* A 127.0.0.2'),
+]
+spf_bad += exp_regress
+
+# Seeds for the new lines (exp, ptr) and macros in the targets of
+# exists:, include:, redirect=.
+spf_seed += [
+    'v=spf1 -all exp=e.example.com\nexp %{i} may not send for %{d} '
+    '(%{p})\nptr mail.example.com',
+    'v=spf1 ptr -all\nptr mail.example.com\nptr- x.example.net',
+    'v=spf1 -all exp=exp.%{d}\nexp %{L} at %{h}: see %{r}',
+    'v=spf1 include:%{l}._i.%{d} redirect=%{d2}._r.example.net\n'
+    'user._i.example.com TXT v=spf1 exists:%{ir}.%{o}.x.test -all\n'
+    'example.com._r.example.net TXT v=spf1 ?all\nfrom <user@example.com>',
+    'v=spf1 redirect=_r.%{d}\n_r.example.com TXT v=spf1 -all exp=e.%{d}\n'
+    'e._r.example.com TXT %{d} says no to %{i}',
 ]
 
 # ---- HELO names (fuzz_helo.c): the C string libmilter hands mlfi_helo

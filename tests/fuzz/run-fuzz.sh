@@ -12,8 +12,9 @@
 # stay in BUILD_DIR/fuzz-corpus/NAME for the next run. FUZZ_WORKERS=N
 # runs N fuzzers of each harness at once on its one corpus directory
 # (they pick up each other's finds) and adds up their executions; each
-# writes BUILD_DIR/fuzz-NAME.K.log. Needs clang and libclang-rt-14-dev
-# (contrib/install-deps.sh --test).
+# writes BUILD_DIR/fuzz-NAME.K.log. tests/fuzz/NAME.dict, when there is
+# one, is the harness's dictionary (-dict). Needs clang and
+# libclang-rt-14-dev (contrib/install-deps.sh --test).
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-20}
@@ -38,11 +39,14 @@ for f in "$@"; do
     work="$build/fuzz-corpus/$f"
     mkdir -p "$work"
     cp tests/fuzz/corpus/$f/* tests/fuzz/regress/$f/* "$work"/
+    # A dictionary of the harness's words when there is one (NAME.dict).
+    dict=
+    [ -f "tests/fuzz/$f.dict" ] && dict="-dict=tests/fuzz/$f.dict"
     # One fuzzer per worker, all on the same corpus directory.
     k=1
     while [ "$k" -le "$workers" ]; do
         "$build/tests/fuzz/fuzz-$f" -max_total_time="$secs" \
-            -max_len=8192 -print_final_stats=1 \
+            -max_len=8192 -print_final_stats=1 $dict \
             -artifact_prefix="$build/" "$work" \
             >"$build/fuzz-$f.$k.log" 2>&1 &
         eval "pid$k=\$!"
