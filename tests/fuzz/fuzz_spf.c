@@ -45,7 +45,7 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns_null.h>
 
-#include "dnsbl.h"
+#include "dname.h"
 #include "fakedns.h"
 #include "fuzz.h"
 #include "spf.h"
@@ -274,7 +274,7 @@ static void check(const uint8_t *data, size_t size)
     snprintf(zline, sizeof(zline), "%s TXT ", domain);
     exp_target(rec, (size_t) (rec_end - rec), domain, exp_name,
                sizeof(exp_name));
-    if (sg_dnsbl_query_name(&client, client.family == AF_INET
+    if (sg_dname_reverse(&client, client.family == AF_INET
                             ? "in-addr.arpa" : "ip6.arpa", rev,
                             sizeof(rev)) != SG_OK)
         rev[0] = '\0';
