@@ -131,6 +131,19 @@ static bool fetched(const struct ctx *c, uint16_t type, const char *name,
     return false;
 }
 
+/* refuse_record - the domain's record is a permerror of ours: why, and
+ * what it was, for spf_record_refused */
+static void refuse_record(struct ctx *c, const char *domain,
+                          const struct sg_dns_rr *r, const char *why)
+{
+    sg_spfi_set_perm(c, why);
+    c->out->record_refused = true;
+    snprintf(c->out->refused_record, sizeof(c->out->refused_record), "%.*s",
+             (int) (r->len < 60 ? r->len : 60), r->text);
+    sg_strlcpy(c->out->refused_domain, domain,
+               sizeof(c->out->refused_domain));
+}
+
 /* check_txt - our checks of the SPF records of one TXT answer; the
  * index of the one SPF record, -1 for none */
 static int check_txt(struct ctx *c, const char *domain,
@@ -154,12 +167,7 @@ static int check_txt(struct ctx *c, const char *domain,
             char why[128];
 
             snprintf(why, sizeof(why), "invalid record: %s", chk.reason);
-            sg_spfi_set_perm(c, why);
-            c->out->record_refused = true;
-            snprintf(c->out->refused_record, sizeof(c->out->refused_record),
-                     "%.*s", (int) (r->len < 60 ? r->len : 60), r->text);
-            sg_strlcpy(c->out->refused_domain, domain,
-                       sizeof(c->out->refused_domain));
+            refuse_record(c, domain, r, why);
         }
     }
     return found;
@@ -239,6 +247,63 @@ static void expand_delims(struct ctx *c, const char *domain, char *txt,
     c->macro['p' - 'a'] = NULL;
 }
 
+/* count_terms - mechanisms and modifiers of a record as libspf2 is given
+ * it (after "v=spf1"): a modifier's name ends at '=' before any ':' or
+ * '/' */
+static void count_terms(const char *txt, unsigned *mech, unsigned *mod)
+{
+    const char *p = txt + strcspn(txt, " ");
+
+    *mech = *mod = 0;
+    while (*p != '\0') {
+        size_t n, name;
+
+        p += strspn(p, " ");
+        if ((n = strcspn(p, " ")) == 0)
+            break;
+        name = strcspn(p, "=:/ ");
+        if (name < n && p[name] == '=')
+            (*mod)++;
+        else
+            (*mech)++;
+        p += n;
+    }
+}
+
+/*
+ * whole_in_libspf2 - does libspf2 keep every term of the record? Its
+ * compiler stops adding mechanisms once their compiled data pass about
+ * 511 bytes, without an error: a long record would be evaluated without
+ * its last terms (a "-all" lost is a neutral where the domain says fail).
+ * The record is compiled here once, as libspf2 will compile it, and its
+ * terms counted against ours (libspf2 files redirect= with the
+ * mechanisms: the sums are compared).
+ */
+static bool whole_in_libspf2(struct ctx *c, const char *txt, char *why,
+                             size_t size)
+{
+    SPF_response_t *resp = SPF_response_new(NULL);
+    SPF_record_t *rec = NULL;
+    unsigned mech, mod;
+    bool whole = true;
+
+    if (resp == NULL)
+        return true;            /* libspf2 will fail the same way */
+    count_terms(txt, &mech, &mod);
+    if (SPF_record_compile(c->req->spf_server, resp, &rec, txt)
+        == SPF_E_SUCCESS && rec != NULL &&
+        (unsigned) rec->num_mech + rec->num_mod < mech + mod) {
+        snprintf(why, size, "record too long for libspf2 (it keeps %u of "
+                 "%u terms)", (unsigned) rec->num_mech + rec->num_mod,
+                 mech + mod);
+        whole = false;
+    }
+    if (rec != NULL)
+        SPF_record_free(rec);
+    SPF_response_free(resp);
+    return whole;
+}
+
 static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, struct ctx *c,
                                 const char *domain, ns_type type,
                                 const struct sg_dns_answer *a, int only)
@@ -290,10 +355,17 @@ static SPF_dns_rr_t *to_libspf2(SPF_dns_server_t *srv, struct ctx *c,
         else if (type == ns_t_txt && (int) k == only) {
             /* The record is evaluated for this domain: its %{d}. */
             c->macro['d' - 'a'] = domain;
+            char why[96];
+
             sg_spf_record_for_libspf2(r->text, r->len, client_v4,
                                       rr->rr[n]->txt, len);
             expand_delims(c, domain, rr->rr[n]->txt, len);
             sg_spf_macro_digits(rr->rr[n]->txt, c->macro);
+            if (!whole_in_libspf2(c, rr->rr[n]->txt, why, sizeof(why))) {
+                refuse_record(c, domain, r, why);
+                SPF_dns_rr_free(rr);
+                return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
+            }
         }
         else
             memcpy(rr->rr[n]->txt, r->text, r->len + 1);

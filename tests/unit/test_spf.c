@@ -599,6 +599,53 @@ START_TEST(test_mx_names_counted_per_term)
 }
 END_TEST
 
+/*
+ * libspf2 stops compiling mechanisms once their data pass ~511 bytes,
+ * silently: a record of 519 bytes lost its -all and was neutral. It is
+ * a permerror of ours instead, and names the record.
+ */
+START_TEST(test_record_libspf2_would_cut)
+{
+    static char longrec[600], fits[400];
+    static const struct zone_rr zone[] = {
+        { "long.test", longrec },
+        { "fits.test", fits },
+        { NULL, NULL },
+    };
+    struct txt_peer p;
+    struct sg_dns *dns;
+    struct sg_spf_outcome out;
+    struct sg_mailaddr from;
+    struct sg_addr ip;
+    char a[240];
+
+    memset(a, 'a', sizeof(a));
+    snprintf(longrec, sizeof(longrec), "v=spf1 exists:%.136s%%{d} "
+             "exists:%.132s%%{d} exists:%.200s.example -all", a, a, a);
+    ck_assert_uint_gt(strlen(longrec), 512);
+    snprintf(fits, sizeof(fits), "v=spf1 exists:%.100s%%{d} "
+             "exists:%.100s.example -all", a, a);
+    dns = txt_peer_start(&p, zone);
+    ck_assert_int_eq(sg_addr_parse("192.0.2.1", &ip), SG_OK);
+    ck_assert_int_eq(sg_mailaddr_parse("x@long.test", &from), SG_OK);
+    sg_spf_check(dns, sg_dns_clock(dns) + 3000, &ip, "helo.test", &from,
+                 "mx.test", &out);
+    ck_assert_msg(out.result == SG_SPF_PERMERROR, "long: %s (%s)",
+                  sg_spf_result_name(out.result), out.reason);
+    ck_assert(out.record_refused);
+    ck_assert_msg(strstr(out.reason, "too long for libspf2") != NULL, "%s",
+                  out.reason);
+    ck_assert_str_eq(out.refused_domain, "long.test");
+    ck_assert_int_eq(sg_mailaddr_parse("x@fits.test", &from), SG_OK);
+    sg_spf_check(dns, sg_dns_clock(dns) + 3000, &ip, "helo.test", &from,
+                 "mx.test", &out);
+    ck_assert_msg(out.result == SG_SPF_FAIL, "fits: %s (%s)",
+                  sg_spf_result_name(out.result), out.reason);
+    ck_assert(!out.record_refused);
+    txt_peer_stop(&p, dns);
+}
+END_TEST
+
 START_TEST(test_rewrite_for_libspf2)
 {
     static const struct {
@@ -841,6 +888,7 @@ Suite *spf_suite(void)
     tcase_add_test(tc, test_unusable_identity_named);
     tcase_add_test(tc, test_nonsense_answer_is_temperror);
     tcase_add_test(tc, test_mx_names_counted_per_term);
+    tcase_add_test(tc, test_record_libspf2_would_cut);
     tcase_add_test(tc, test_dns_error_is_temperror);
     suite_add_tcase(s, tc);
     return s;
