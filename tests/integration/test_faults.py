@@ -230,8 +230,10 @@ class FaultTest(LoadClientMixin, IntegrationTestCase):
         line = g.wait_event('database_replaced', since, timeout=10)
         self.assertIn('how=replaced created=no', line.line)
         self.assertRegex(line.line, r' bans=[1-9]')
-        self.assertEqual(db_rows(g.db, "SELECT count(*) FROM bans WHERE "
-                                 "key = '192.0.2.86'"), [(1,)])
+        # Written by the flush that follows the reopen: a moment later.
+        harness.wait_until(lambda: db_rows(
+            g.db, "SELECT count(*) FROM bans WHERE key = '192.0.2.86'")
+            == [(1,)], 10, 'the ban in the new file')
         # Its policies are in force, the ban too, other clients are served.
         self.assertEqual(g.wait_event('policy_reloaded', since)['trigger'],
                          'database change')
