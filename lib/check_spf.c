@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>             /* gethostname */
 
 #include "dname.h"
 #include "policy_int.h"
@@ -24,9 +23,11 @@ void sg_chk_receiver(const struct sg_session *s, char *buf, size_t size)
         sg_strlcpy(buf, id, size);
     else if (sg_dname_host_ok(s->mta_host))
         sg_strlcpy(buf, s->mta_host, size);
-    else if (gethostname(buf, size) != 0 || !sg_dname_host_ok(buf))
-        sg_strlcpy(buf, "localhost", size);
-    buf[size - 1] = '\0';
+    else {
+        sg_env_hostname(&s->eng->env, buf, size);
+        if (!sg_dname_host_ok(buf))
+            sg_strlcpy(buf, "localhost", size);
+    }
 }
 
 static const struct {

@@ -62,6 +62,7 @@ int sg_dns_new(const struct sg_dns_opts *o, struct sg_dns **out,
     atomic_init(&dns->refcnt, 1);
     dns->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1500;
     dns->retries = o->retries >= 0 ? o->retries : 1;
+    dns->ops = o->ops ? o->ops : &sg_dns_ops_system;
     if (sg_dnsc_init(dns, o) != SG_OK) {
         sg_free(dns);
         sg_err_set(err, "out of memory");
@@ -129,7 +130,7 @@ struct sg_dns_batch *sg_dns_batch_new(struct sg_dns *dns)
 static void q_close(struct query *q)
 {
     if (q->fd >= 0)
-        close(q->fd);
+        q->ops->close(q->ops->arg, q->fd);
     q->fd = -1;
     sg_free(q->wire);
     sg_free(q->rbuf);
@@ -178,7 +179,7 @@ static socklen_t server_sockaddr(const struct sg_dns_server *s,
 
 /* bind_random - a random source port: a forger must guess it too. False
  * only when no random number came (the try is then not sent). */
-static bool bind_random(int fd, int family)
+static bool bind_random(const struct sg_dns_ops *ops, int fd, int family)
 {
     struct sockaddr_storage ss;
 
@@ -196,7 +197,7 @@ static bool bind_random(int fd, int family)
             ((struct sockaddr_in6 *) &ss)->sin6_family = AF_INET6;
             ((struct sockaddr_in6 *) &ss)->sin6_port = htons(port);
         }
-        if (bind(fd, (struct sockaddr *) &ss, family == AF_INET
+        if (ops->bind(ops->arg, fd, (struct sockaddr *) &ss, family == AF_INET
                  ? sizeof(struct sockaddr_in)
                  : sizeof(struct sockaddr_in6)) == 0)
             return true;
@@ -227,19 +228,20 @@ static void send_udp(struct sg_dns_batch *b, struct query *q, int64_t now)
                  : SG_DNS_NETERR);
         return;
     }
-    q->fd = socket(s->addr.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+    q->fd = q->ops->socket(q->ops->arg, s->addr.family,
+                           SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (q->fd < 0) {
         local_failure(b->dns, SG_DNS_LOCAL_SOCKET, errno);
         return;                 /* counts as a lost try */
     }
-    if (!bind_random(q->fd, s->addr.family)) {
+    if (!bind_random(q->ops, q->fd, s->addr.family)) {
         local_failure(b->dns, SG_DNS_LOCAL_RANDOM, errno);
         q_close(q);
         return;
     }
-    if (connect(q->fd, (struct sockaddr *) &ss, sl) < 0 ||
-        send(q->fd, q->wire + 2, q->wire_len - 2, 0) < 0) {
+    if (q->ops->connect(q->ops->arg, q->fd, (struct sockaddr *) &ss, sl) < 0
+        || q->ops->send(q->ops->arg, q->fd, q->wire + 2, q->wire_len - 2,
+                        0) < 0) {
         q_close(q);
         return;
     }
@@ -265,15 +267,15 @@ static void start_tcp(struct sg_dns_batch *b, struct query *q, int64_t now)
         q_finish(b, q, NULL, SG_DNS_NETERR);
         return;
     }
-    q->fd = socket(s->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+    q->fd = q->ops->socket(q->ops->arg, s->addr.family,
+                           SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (q->fd < 0) {
         local_failure(b->dns, SG_DNS_LOCAL_SOCKET, errno);
         q_finish(b, q, NULL, SG_DNS_NETERR);
         return;
     }
-    if (connect(q->fd, (struct sockaddr *) &ss, sl) < 0 &&
-        errno != EINPROGRESS) {
+    if (q->ops->connect(q->ops->arg, q->fd, (struct sockaddr *) &ss, sl) < 0
+        && errno != EINPROGRESS) {
         q_finish(b, q, NULL, SG_DNS_NETERR);
         return;
     }
@@ -301,6 +303,7 @@ int sg_dns_query(struct sg_dns_batch *b, const char *name, uint16_t type)
     q = &b->q[b->n];
     memset(q, 0, sizeof(*q));
     q->fd = -1;
+    q->ops = dns->ops;
     q->type = type;
     atomic_fetch_add(&dns->st_queries, 1);
     if (name == NULL || !sg_dname_query_ok(name)) {
@@ -336,7 +339,7 @@ static void udp_readable(struct sg_dns_batch *b, struct query *q,
     for (int k = 0; k < 64; k++) {
         struct sg_dns_answer *a;
         bool tc;
-        ssize_t n = recv(q->fd, buf, sizeof(buf), 0);
+        ssize_t n = q->ops->recv(q->ops->arg, q->fd, buf, sizeof(buf), 0);
         int rc;
 
         if (n < 0) {
@@ -374,7 +377,8 @@ static void tcp_progress(struct sg_dns_batch *b, struct query *q,
     if (q->state == Q_TCP_CONNECT)
         q->state = Q_TCP_SEND;
     if (q->state == Q_TCP_SEND) {
-        n = send(q->fd, q->wire + q->off, q->wire_len - q->off, MSG_NOSIGNAL);
+        n = q->ops->send(q->ops->arg, q->fd, q->wire + q->off,
+                         q->wire_len - q->off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR)
                 q_finish(b, q, NULL, SG_DNS_NETERR);
@@ -390,7 +394,8 @@ static void tcp_progress(struct sg_dns_batch *b, struct query *q,
         }
         return;
     }
-    n = recv(q->fd, q->rbuf + q->rlen, q->rwant - q->rlen, 0);
+    n = q->ops->recv(q->ops->arg, q->fd, q->rbuf + q->rlen,
+                     q->rwant - q->rlen, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {

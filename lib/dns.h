@@ -36,6 +36,7 @@
 
 #include "addr.h"
 #include "dname.h"
+#include "env.h"
 #include "sg.h"
 
 #define SG_DNS_T_A      1
@@ -124,8 +125,9 @@ struct sg_dns_opts {
                                  * SG_DNS_CACHE_AVG bytes in all */
     uint32_t ttl_min, ttl_max;  /* clamp of positive TTLs, seconds */
     uint32_t neg_ttl_max;       /* bound of negative TTLs, seconds */
-    sg_dns_clock_fn clock;
+    sg_dns_clock_fn clock;      /* the cache's clock; NULL: monotonic */
     void *clock_arg;
+    const struct sg_dns_ops *ops;   /* the sockets; NULL: the machine's */
 };
 
 struct sg_dns_stats {

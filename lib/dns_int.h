@@ -40,6 +40,7 @@ struct sg_dns {
     uint32_t ttl_min, ttl_max, neg_ttl_max;
     sg_dns_clock_fn clock;
     void *clock_arg;
+    const struct sg_dns_ops *ops;   /* the sockets (env.h) */
     struct shard shard[SHARDS];
     atomic_ulong st_queries, st_hits, st_sent, st_answers, st_mismatched,
         st_malformed, st_timeouts, st_tcp, st_entries, st_bytes,
@@ -55,6 +56,7 @@ struct query {
     enum qstate state;
     struct sg_dns_answer *ans;
     int fd;
+    const struct sg_dns_ops *ops;   /* of the resolver: opened fd with */
     uint16_t id;
     int tries;                  /* UDP sends so far */
     size_t server;

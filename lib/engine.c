@@ -13,15 +13,9 @@
 #include "engine.h"
 #include "relay.h"
 
-static sg_time_t wall_clock(void *arg)
-{
-    (void) arg;
-    return (sg_time_t) time(NULL);
-}
-
 sg_time_t sg_engine_now(const struct sg_engine *eng)
 {
-    return eng->now(eng->now_arg);
+    return sg_env_now(&eng->env);
 }
 
 void sg_engine_db_result(struct sg_engine *eng, const char *op, bool ok,
@@ -69,6 +63,9 @@ static void dns_configure(struct sg_engine *eng, const struct sg_config *cfg)
     o.ttl_min = (uint32_t) sg_config_get(cfg, SG_SET_dns_ttl_min);
     o.ttl_max = (uint32_t) sg_config_get(cfg, SG_SET_dns_ttl_max);
     o.neg_ttl_max = (uint32_t) sg_config_get(cfg, SG_SET_dns_neg_ttl_max);
+    o.clock = eng->env.now_ms;
+    o.clock_arg = eng->env.arg;
+    o.ops = eng->env.dns;
     snprintf(sig, sizeof(sig), "%s|%d|%d|%zu|%u|%u|%u", o.servers,
              o.timeout_ms, o.retries, o.cache_max, o.ttl_min, o.ttl_max,
              o.neg_ttl_max);
@@ -179,9 +176,9 @@ static int engine_open(const struct sg_engine_opts *opts, int *version,
         sg_err_set(err, "out of memory");
         return SG_ENOMEM;
     }
-    eng->log = opts->log;
-    eng->now = opts->now ? opts->now : wall_clock;
-    eng->now_arg = opts->now_arg;
+    eng->env = opts->env;
+    sg_env_complete(&eng->env);
+    eng->log = eng->env.log;
     pthread_mutex_init(&eng->mu, NULL);
     pthread_mutex_init(&eng->dns_mu, NULL);
     if (opts->dns_servers != NULL &&

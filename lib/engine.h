@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "env.h"
 #include "log.h"
 #include "state.h"
 #include "store.h"
@@ -31,16 +32,15 @@ struct sg_spf_pool;
 
 struct sg_engine_opts {
     const char *db_path;
-    struct sg_log *log;         /* its max_severity follows logLevel */
-    sg_now_fn now;              /* NULL: wall clock */
-    void *now_arg;
+    /* Clocks, host name, the resolver's sockets (NULL members: the
+     * machine's) and the log, whose max_severity follows logLevel. */
+    struct sg_env env;
     const char *dns_servers;    /* NULL: the dnsServers setting */
 };
 
 struct sg_engine {
-    struct sg_log *log;
-    sg_now_fn now;
-    void *now_arg;
+    struct sg_env env;          /* completed: no NULL function */
+    struct sg_log *log;         /* env.log */
     struct sg_store *store;
     struct sg_state *state;
     struct sg_confhold conf;

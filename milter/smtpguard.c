@@ -545,7 +545,8 @@ static void write_pidfile(const char *path)
  */
 static int check_only(const struct options *o, struct sg_log *log)
 {
-    struct sg_engine_opts eo = { o->db, log, NULL, NULL, o->dns_servers };
+    struct sg_engine_opts eo = { .db_path = o->db, .env = { .log = log },
+                                 .dns_servers = o->dns_servers };
     struct sg_engine *eng;
     struct sg_err err;
     int version;
@@ -593,7 +594,7 @@ int main(int argc, char **argv)
     struct options o = { 0 };
     struct ids ids;
     struct sg_log log;
-    struct sg_engine_opts eo;
+    struct sg_engine_opts eo = { 0 };
     struct sg_engine *eng;
     struct sg_spf_pool *spf_pool = NULL;
     struct sg_err err;
@@ -641,9 +642,7 @@ int main(int argc, char **argv)
         write_pidfile(o.pidfile);
 
     eo.db_path = o.db;
-    eo.log = &log;
-    eo.now = NULL;
-    eo.now_arg = NULL;
+    eo.env.log = &log;        /* the machine's clocks, name and sockets */
     eo.dns_servers = o.dns_servers;
     if (sg_engine_open(&eo, &eng, &err) != SG_OK)
         die("database %s: %s", o.db, err.msg);

@@ -57,18 +57,6 @@ static struct fake fakes[FAKE_MAX];
 static bool fakes_init;
 static int devnull = -1;
 
-int __real_socket(int domain, int type, int protocol);
-int __real_bind(int fd, const struct sockaddr *sa, socklen_t len);
-int __real_connect(int fd, const struct sockaddr *sa, socklen_t len);
-ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
-ssize_t __real_recv(int fd, void *buf, size_t len, int flags);
-int __real_close(int fd);
-int __wrap_socket(int domain, int type, int protocol);
-int __wrap_bind(int fd, const struct sockaddr *sa, socklen_t len);
-int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len);
-ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
-ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags);
-int __wrap_close(int fd);
 
 void fakedns_reset(void)
 {
@@ -406,12 +394,16 @@ static void fake_drop(struct fake *f)
     f->fd = -1;
 }
 
-int __wrap_socket(int domain, int type, int protocol)
+static int fake_socket(void *arg, int domain, int type, int protocol)
 {
     int fd;
 
-    if (domain != AF_INET && domain != AF_INET6)
-        return __real_socket(domain, type, protocol);
+    (void) arg;
+    (void) protocol;
+    if (domain != AF_INET && domain != AF_INET6) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
     if (!fakes_init) {
         for (int i = 0; i < FAKE_MAX; i++)
             fakes[i].fd = -1;
@@ -431,14 +423,14 @@ int __wrap_socket(int domain, int type, int protocol)
     return -1;
 }
 
-int __wrap_bind(int fd, const struct sockaddr *sa, socklen_t len)
+/* bind, connect - every address is the one server */
+static int fake_bind(void *arg, int fd, const struct sockaddr *sa,
+                     socklen_t len)
 {
-    return fake_of(fd) ? 0 : __real_bind(fd, sa, len);
-}
-
-int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
-{
-    return fake_of(fd) ? 0 : __real_connect(fd, sa, len);
+    (void) arg;
+    (void) sa;
+    (void) len;
+    return fake_of(fd) ? 0 : (errno = EBADF, -1);
 }
 
 static void queue(struct fake *f, const struct wire *w, bool prefix)
@@ -456,14 +448,19 @@ static void queue(struct fake *f, const struct wire *w, bool prefix)
     f->outlen[f->nout++] = w->n + (prefix ? 2 : 0);
 }
 
-ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags)
+static ssize_t fake_send(void *arg, int fd, const void *buf, size_t len,
+                         int flags)
 {
     static struct wire w, bad;
     struct fake *f = fake_of(fd);
     bool badid;
 
-    if (f == NULL)
-        return __real_send(fd, buf, len, flags);
+    (void) arg;
+    (void) flags;
+    if (f == NULL) {
+        errno = EBADF;
+        return -1;
+    }
     if (!f->stream) {
         if (answer(buf, len, &w, false, &badid)) {
             if (badid) {
@@ -488,13 +485,18 @@ ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags)
     return (ssize_t) len;
 }
 
-ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags)
+static ssize_t fake_recv(void *arg, int fd, void *buf, size_t len,
+                         int flags)
 {
     struct fake *f = fake_of(fd);
     size_t n;
 
-    if (f == NULL)
-        return __real_recv(fd, buf, len, flags);
+    (void) arg;
+    (void) flags;
+    if (f == NULL) {
+        errno = EBADF;
+        return -1;
+    }
     if (f->stream) {
         if (f->nout == 0 || f->outoff == f->outlen[0])
             return 0;           /* the server closed */
@@ -516,11 +518,17 @@ ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags)
     return (ssize_t) n;
 }
 
-int __wrap_close(int fd)
+static int fake_close(void *arg, int fd)
 {
     struct fake *f = fake_of(fd);
 
+    (void) arg;
     if (f != NULL)
         fake_drop(f);
-    return __real_close(fd);
+    return close(fd);
 }
+
+const struct sg_dns_ops fakedns_ops = {
+    .socket = fake_socket, .bind = fake_bind, .connect = fake_bind,
+    .send = fake_send, .recv = fake_recv, .close = fake_close, .arg = NULL,
+};

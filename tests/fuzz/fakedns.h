@@ -1,12 +1,11 @@
 /*
- * fakedns.h - a DNS server in memory, at the socket calls the resolver
+ * fakedns.h - a DNS server in memory, behind the socket calls the resolver
  * makes (lib/dns.c), for harnesses that run whole checks
  *
- * The harness is linked with -Wl,--wrap=socket,bind,connect,send,recv,close
- * (SG_FAKEDNS_WRAP in CMakeLists.txt): every AF_INET/AF_INET6 socket the
- * process opens is a descriptor of /dev/null (so poll() says ready at once)
- * whose send() hands the query to this server and whose recv() returns its
- * reply. The resolver runs unchanged: its own queries, IDs, question
+ * The harness hands fakedns_ops to the resolver as its socket calls
+ * (sg_dns_opts.ops, or the engine's env.dns): every socket it opens is a
+ * descriptor of /dev/null (so poll() says ready at once) whose send()
+ * hands the query to this server and whose recv() returns its reply. The resolver runs unchanged: its own queries, IDs, question
  * checks, parsing by ldns, TCP after a truncated UDP reply. No packet
  * leaves the process and nothing waits: a name that gets no reply fails at
  * once (as after an ICMP unreachable), not after a timeout.
@@ -25,6 +24,11 @@
 #define SG_FAKEDNS_H
 
 #include <stddef.h>
+
+#include "env.h"
+
+/* The resolver's socket calls, answered from the zone below. */
+extern const struct sg_dns_ops fakedns_ops;
 
 /* Forget every record. */
 void fakedns_reset(void);

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "fakedns.h"
 #include "fuzz_engine.h"
 
 sg_time_t fuzz_now;
@@ -71,7 +72,7 @@ static void cleanup(void)
 
 static struct sg_engine *open_at(const char *db)
 {
-    struct sg_engine_opts o;
+    struct sg_engine_opts o = { 0 };
     struct sg_engine *eng;
     struct sg_err err;
 
@@ -79,9 +80,9 @@ static struct sg_engine *open_at(const char *db)
     atomic_store(&quiet_log.max_severity, SG_SEV_DEBUG);
     fuzz_now = 1700000000;
     o.db_path = db;
-    o.log = &quiet_log;
-    o.now = clock_fn;
-    o.now_arg = NULL;
+    o.env.log = &quiet_log;
+    o.env.now = clock_fn;
+    o.env.dns = &fakedns_ops;   /* DNS from memory (fakedns.h) */
     o.dns_servers = "192.0.2.53:53";
     if (sg_engine_open(&o, &eng, &err) != SG_OK) {
         fprintf(stderr, "fuzz: engine: %s\n", err.msg);

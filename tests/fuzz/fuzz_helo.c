@@ -45,6 +45,7 @@ static struct sg_dns *resolver(void)
     if (dns == NULL) {
         o.servers = "192.0.2.53:53";
         o.timeout_ms = 500;
+        o.ops = &fakedns_ops;
         if (sg_dns_new(&o, &dns, &err) != SG_OK) {
             fprintf(stderr, "fuzz-helo: %s\n", err.msg);
             abort();

@@ -142,6 +142,7 @@ static struct sg_dns *resolver(void)
     o.timeout_ms = 500;
     o.retries = 1;
     o.cache_max = 0;            /* every input asks afresh */
+    o.ops = &fakedns_ops;
     if (sg_dns_new(&o, &dns, &err) != SG_OK) {
         fprintf(stderr, "fuzz-spf: %s\n", err.msg);
         abort();

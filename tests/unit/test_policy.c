@@ -168,7 +168,7 @@ END_TEST
 START_TEST(test_frequency_ban_persists)
 {
     struct sg_verdict v;
-    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+    struct sg_engine_opts o = { .env = { .log = &test_log, .now = fake_clock },
                                 .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     char path[128];
@@ -249,7 +249,7 @@ END_TEST
 START_TEST(test_frequency_monitor_and_counters_persist)
 {
     struct sg_verdict v;
-    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+    struct sg_engine_opts o = { .env = { .log = &test_log, .now = fake_clock },
                                 .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     char path[128];
@@ -883,8 +883,9 @@ END_TEST
 START_TEST(test_db_fail_mode)
 {
     char dir[] = "/tmp/sgfail.XXXXXX", away[64], path[128];
-    struct sg_engine_opts o = { path, &test_log, fake_clock, NULL,
-                                TEST_DNS_NOWHERE };
+    struct sg_engine_opts o = { .db_path = path,
+                                .env = { .log = &test_log, .now = fake_clock },
+                                .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     struct sg_verdict v;
 

@@ -931,7 +931,7 @@ START_TEST(test_email_rate_by_auth_and_ip_persists)
 {
     struct sg_session *s;
     struct sg_verdict v;
-    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+    struct sg_engine_opts o = { .env = { .log = &test_log, .now = fake_clock },
                                 .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     char path[512];
@@ -1006,7 +1006,7 @@ START_TEST(test_rcpt_rate_by_auth_and_ip_persists)
 {
     struct sg_session *s;
     struct sg_verdict v;
-    struct sg_engine_opts o = { .log = &test_log, .now = fake_clock,
+    struct sg_engine_opts o = { .env = { .log = &test_log, .now = fake_clock },
                                 .dns_servers = TEST_DNS_NOWHERE };
     struct sg_err err;
     char path[512];

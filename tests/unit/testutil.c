@@ -88,7 +88,7 @@ struct sg_engine *test_engine(void)
 {
     static int seq;
     char name[64];
-    struct sg_engine_opts o;
+    struct sg_engine_opts o = { 0 };
     struct sg_engine *eng;
     struct sg_err err;
 
@@ -96,9 +96,8 @@ struct sg_engine *test_engine(void)
     snprintf(name, sizeof(name), "engine%ld-%d.db", (long) getpid(), ++seq);
     snprintf(last_engine_db, sizeof(last_engine_db), "%s", temp_db(name));
     o.db_path = last_engine_db;
-    o.log = &test_log;
-    o.now = fake_clock;
-    o.now_arg = NULL;
+    o.env.log = &test_log;
+    o.env.now = fake_clock;
     o.dns_servers = TEST_DNS_NOWHERE;
     ck_assert_msg(sg_engine_open(&o, &eng, &err) == SG_OK, "open: %s",
                   err.msg);
